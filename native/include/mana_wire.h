@@ -1,0 +1,55 @@
+/* mana_wire.h — the agent <-> process protocol on the agent's unix socket.
+ *
+ * This header is the single source of truth for the protocol: src/agent/wire.gen.ts is
+ * generated from the MANA_WIRE_* / MANA_MSG_* defines below by scripts/gen-wire.mjs.
+ *
+ * Every message is a 16-byte header followed by payload_len bytes of payload. The payload is
+ * UTF-8 text of "key=value\n" lines (keys [a-z_]+, values without newlines), so it is easy to
+ * read in C, TypeScript and strace alike, and new keys can be added without a version bump.
+ *
+ * Conversation (one socket per process, the process connects):
+ *   proc  -> HELLO      proc_id, pid, host, restarted (0|1), generation (of the restored image)
+ *   agent -> SUSPEND    generation                 proc parks all its threads
+ *   proc  -> SUSPENDED  ok=1 | error=...
+ *   agent -> WRITE      generation, path, compress (zstd level, 0 = raw)
+ *   proc  -> PROGRESS   raw_done, stored_done, raw_total (at most every 64 MiB; optional)
+ *   proc  -> WRITTEN    ok=1, raw_bytes, stored_bytes, file_size, millis | error=...
+ *   agent -> RESUME                                 proc unparks its threads
+ *   proc  -> RESUMED
+ * After a restart the restored process connects anew, sends HELLO with restarted=1, and waits
+ * for RESUME before any application thread runs again. SUSPEND may also be answered with
+ * error=... (for example an unsupported resource); the agent then sends RESUME.
+ */
+#ifndef MANA_WIRE_H
+#define MANA_WIRE_H
+
+#include <stdint.h>
+
+#define MANA_WIRE_MAGIC 0x414e414du /* "MANA" little-endian */
+#define MANA_WIRE_VERSION 1
+#define MANA_WIRE_HEADER_SIZE 16
+#define MANA_WIRE_MAX_PAYLOAD 65536
+
+#define MANA_MSG_HELLO 1
+#define MANA_MSG_SUSPEND 2
+#define MANA_MSG_SUSPENDED 3
+#define MANA_MSG_WRITE 4
+#define MANA_MSG_PROGRESS 5
+#define MANA_MSG_WRITTEN 6
+#define MANA_MSG_RESUME 7
+#define MANA_MSG_RESUMED 8
+
+struct mana_wire_header {
+  uint32_t magic;       /* MANA_WIRE_MAGIC */
+  uint16_t version;     /* MANA_WIRE_VERSION */
+  uint16_t type;        /* MANA_MSG_* */
+  uint32_t payload_len; /* <= MANA_WIRE_MAX_PAYLOAD */
+  uint32_t reserved;    /* 0 */
+};
+
+/* Environment understood by libmana (set by the agent for the processes it starts). */
+#define MANA_ENV_AGENT_SOCK "MANA_AGENT_SOCK" /* path of the agent's unix socket */
+#define MANA_ENV_PROC_ID "MANA_PROC_ID"       /* stable process number */
+#define MANA_ENV_CKPT_SIGNAL "MANA_CKPT_SIGNAL" /* signal used to park threads, default SIGUSR2 */
+
+#endif
