@@ -142,6 +142,11 @@ struct mana_img_info {
   uint64_t vvar_start, vdso_start, vdso_end; /* [vvar_start, vdso_end) spans vvar, vvar_vclock, vdso */
   uint64_t vdso_size;        /* vdso_end - vdso_start, compared at restart */
   uint64_t brk_start, brk_cur;
+  /* mm layout from /proc/self/stat (fields 26,27,45-51, 28): the restore program sets them
+   * with prctl(PR_SET_MM_MAP) when it may (CAP_SYS_RESOURCE); otherwise glibc's malloc falls
+   * back to mmap when sbrk fails, which the tests exercise as an unprivileged user. */
+  uint64_t start_code, end_code, start_data, end_data, start_stack;
+  uint64_t arg_start, arg_end, env_start, env_end;
   uint64_t restart_info_addr; /* &struct mana_restart_info inside libmana */
   uint64_t ctx_version;       /* layout version of struct mana_ctx, 1 */
   struct mana_ksigaction sigactions[MANA_NSIG]; /* index = signal number - 1 */
