@@ -9,8 +9,8 @@
  *   - the Node addon (mana inspect / verify) reads and verifies images with plain malloc.
  *
  * File layout (all integers little-endian, x86_64 only for now):
- *   [0, 4096)      struct mana_img_header (padded to 4096), written last
- *   [4096, ...)    region data: per region, a sequence of chunks of at most chunk_size raw
+ *   [0, 8192)      struct mana_img_header (padded to MANA_IMG_HEADER_SIZE), written last
+ *   [8192, ...)    region data: per region, a sequence of chunks of at most chunk_size raw
  *                  bytes; each chunk stored raw, zstd-compressed (one frame), or not at all
  *                  (all-zero chunk)
  *   [meta_offset)  metadata block: struct mana_img_meta, then the arrays in the order
@@ -31,7 +31,9 @@ extern "C" {
 
 #define MANA_IMG_MAGIC "MANAIMG\0"
 #define MANA_IMG_VERSION 1u
-#define MANA_IMG_HEADER_SIZE 4096u
+/* sizeof(struct mana_img_header) is 4640 (the sigaction table alone is 2 KiB), so the padded
+ * header takes two pages; region data starts page-aligned right after it. */
+#define MANA_IMG_HEADER_SIZE 8192u
 #define MANA_IMG_CHUNK_SIZE (4u << 20) /* raw bytes per chunk */
 
 /* header flags */
