@@ -1,0 +1,201 @@
+// mana benchmarks (DESIGN.md §7). Every machine-dependent figure is a ratio against a baseline
+// measured in the same run, and every figure is the median of REPS repetitions, interleaved with
+// its baseline so that drifts of the (virtual) disk hit both alike.
+//
+//   npm run bench                          # B3 at 1 and 4 GiB, B4 at 64 MiB
+//   MANA_BENCH_SIZES=1024 MANA_BENCH_REPS=5 npm run bench
+//
+// B3: image write and read throughput of a process holding SIZE MiB, raw and zstd, against dd of
+//     the same size to the same directory (write: conv=fsync; read: of=/dev/null). Reads are
+//     measured cold (page cache dropped) when running as root, warm otherwise; both sides alike.
+// B4: `--bcheckpoint` latency for a 64 MiB process, coordinator-side (suspend -> committed) and
+//     as the user sees it (the CLI's wall time).
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import {
+  Coordinator, manaProc, testBin, waitFor, sleep, ensureBuilt, type Proc,
+} from '../test/lib/harness.js';
+import { waitNewProc } from '../test/lib/scenario.js';
+
+ensureBuilt();
+const sizes = (process.env.MANA_BENCH_SIZES ?? '1024,4096').split(',').map(Number);
+const reps = Number(process.env.MANA_BENCH_REPS ?? 3);
+const root = process.env.MANA_BENCH_DIR ?? join(tmpdir(), `mana-bench-${process.pid}`);
+mkdirSync(root, { recursive: true });
+const isRoot = process.getuid?.() === 0;
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const now = (): number => Number(process.hrtime.bigint()) / 1e9;
+
+function dropCaches(): void {
+  if (!isRoot) return;
+  spawnSync('sync');
+  try {
+    writeFileSync('/proc/sys/vm/drop_caches', '3');
+  } catch {
+    /* not allowed in this container: reads stay warm on both sides */
+  }
+}
+
+function ddWrite(file: string, mib: number): number {
+  const t0 = now();
+  const r = spawnSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', `count=${mib}`, 'conv=fsync'], { stdio: 'ignore' });
+  if (r.status !== 0) throw new Error('dd write failed');
+  return (mib * 2 ** 20) / (now() - t0);
+}
+
+function ddRead(file: string): number {
+  dropCaches();
+  const t0 = now();
+  const r = spawnSync('dd', [`if=${file}`, 'of=/dev/null', 'bs=1M'], { stdio: 'ignore' });
+  if (r.status !== 0) throw new Error('dd read failed');
+  return statSync(file).size / (now() - t0);
+}
+
+interface Ckpt {
+  generation: number;
+  dir: string;
+  bytes?: number;
+  millis?: number;
+}
+
+async function bcheckpoint(c: Coordinator): Promise<{ r: Ckpt; wall: number }> {
+  const t0 = now();
+  const d = await c.command(['--bcheckpoint', '--json'], { timeoutMs: 600_000 });
+  const wall = now() - t0;
+  if (d.code !== 0) throw new Error(`bcheckpoint failed: ${d.stderr}`);
+  return { r: JSON.parse(d.stdout) as Ckpt, wall };
+}
+
+async function holdMemory(c: Coordinator, dir: string, mib: number, kind: string, compress: boolean): Promise<Proc> {
+  const p = manaProc(['launch', '--join', '--coord-port', String(c.port), '--ckptdir', c.ckptdir,
+    compress ? '--compress' : '--no-compress', '--', testBin('fillmem'), String(mib), kind, '3600'], { cwd: dir });
+  await waitFor('fillmem ready', () => (p.stdout.includes('ready') ? true : undefined), 300_000);
+  return p;
+}
+
+function imageOf(gen: string): string {
+  const f = readdirSync(gen).find((n) => n.endsWith('.img'));
+  if (!f) throw new Error(`no image in ${gen}`);
+  return join(gen, f);
+}
+
+interface Row {
+  id: string;
+  what: string;
+  value: string;
+  baseline: string;
+  ratio: string;
+  bar: string;
+}
+const rows: Row[] = [];
+const gbs = (x: number): string => `${(x / 1e9).toFixed(2)} GB/s`;
+
+async function b3(mib: number, compress: boolean, kind: string): Promise<void> {
+  const dir = join(root, `b3-${mib}-${compress ? 'zstd' : 'raw'}-${kind}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const c = await new Coordinator(join(dir, 'ckpt')).start();
+  const writeRatios: number[] = [], readRatios: number[] = [], writeTp: number[] = [], readTp: number[] = [];
+  const ddW: number[] = [], ddR: number[] = [];
+  let stored = 0;
+  try {
+    let app = await holdMemory(c, dir, mib, kind, compress);
+    for (let i = 0; i < reps; i++) {
+      const ddFile = join(dir, 'dd.tmp');
+      const base = ddWrite(ddFile, mib);
+      const { r, wall } = await bcheckpoint(c);
+      const secs = (r.millis ?? wall * 1000) / 1000;
+      const tp = (mib * 2 ** 20) / secs;
+      writeTp.push(tp);
+      ddW.push(base);
+      writeRatios.push(tp / base);
+      const img = imageOf(join(c.ckptdir, `gen-${String(r.generation).padStart(6, '0')}`));
+      stored = statSync(img).size;
+
+      // Read: restart the image in place of the running process, time until it is back.
+      const baseR = ddRead(ddFile);
+      rmSync(ddFile);
+      const [p] = await c.list();
+      if (!p) throw new Error('no process');
+      process.kill(p.pid, 'SIGKILL');
+      await app.done;
+      dropCaches();
+      const t0 = now();
+      app = manaProc(['restart', c.ckptdir, '--join', '--coord-port', String(c.port)], { cwd: dir });
+      await waitNewProc(c, [p.pid], 600_000);
+      const rsecs = now() - t0;
+      const rtp = (mib * 2 ** 20) / rsecs;
+      readTp.push(rtp);
+      ddR.push(baseR);
+      readRatios.push(rtp / baseR);
+      // keep only the newest generation on disk
+      for (const g of readdirSync(c.ckptdir)) {
+        if (/^gen-\d+$/.test(g) && g !== `gen-${String(r.generation).padStart(6, '0')}`) rmSync(join(c.ckptdir, g), { recursive: true });
+      }
+    }
+    const [p] = await c.list();
+    if (p) process.kill(p.pid, 'SIGKILL');
+    await app.done;
+  } finally {
+    await c.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const mode = compress ? 'zstd' : 'raw';
+  rows.push({ id: 'B3', what: `write ${mib} MiB ${kind} ${mode} (image ${(stored / 2 ** 20).toFixed(0)} MiB)`,
+    value: gbs(median(writeTp)), baseline: `dd ${gbs(median(ddW))}`, ratio: median(writeRatios).toFixed(2), bar: '≥ 0.8' });
+  rows.push({ id: 'B3', what: `restart (read) ${mib} MiB ${kind} ${mode}`,
+    value: gbs(median(readTp)), baseline: `dd ${gbs(median(ddR))}`, ratio: median(readRatios).toFixed(2), bar: '≥ 0.8' });
+}
+
+async function b4(): Promise<void> {
+  const dir = join(root, 'b4');
+  mkdirSync(dir, { recursive: true });
+  const c = await new Coordinator(join(dir, 'ckpt')).start();
+  const inner: number[] = [], wall: number[] = [];
+  try {
+    const app = await holdMemory(c, dir, 64, 'random', false);
+    await bcheckpoint(c); // warm-up: first image of a process pays page-cache allocation
+    for (let i = 0; i < Math.max(5, reps); i++) {
+      const { r, wall: w } = await bcheckpoint(c);
+      if (r.millis !== undefined) inner.push(r.millis / 1000);
+      wall.push(w);
+      await sleep(100);
+    }
+    const [p] = await c.list();
+    if (p) process.kill(p.pid, 'SIGKILL');
+    await app.done;
+  } finally {
+    await c.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  if (inner.length) rows.push({ id: 'B4', what: '--bcheckpoint 64 MiB, suspend → committed', value: `${median(inner).toFixed(3)} s`, baseline: '—', ratio: '—', bar: '< 1 s' });
+  rows.push({ id: 'B4', what: '--bcheckpoint 64 MiB, CLI wall time', value: `${median(wall).toFixed(3)} s`, baseline: '—', ratio: '—', bar: '< 1 s' });
+}
+
+async function main(): Promise<void> {
+  console.log(`mana bench: sizes ${sizes.join(', ')} MiB, ${reps} repetitions, in ${root}; reads ${isRoot ? 'cold (caches dropped)' : 'warm'}`);
+  await b4();
+  for (const mib of sizes) {
+    await b3(mib, false, 'random');
+    await b3(mib, true, 'random');
+    await b3(mib, true, 'field');
+  }
+  const head = ['id', 'what', 'value (median)', 'baseline (median)', 'ratio (median)', 'bar'];
+  console.log(`\n| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`);
+  for (const r of rows) console.log(`| ${r.id} | ${r.what} | ${r.value} | ${r.baseline} | ${r.ratio} | ${r.bar} |`);
+  if (!existsSync(root)) return;
+  rmSync(root, { recursive: true, force: true });
+}
+
+main().catch((e: unknown) => {
+  console.error(`mana bench: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});
+

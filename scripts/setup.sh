@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine (or an existing checkout) to build and test mana:
+# system packages when missing, npm dependencies, then the native code and TypeScript.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the build and the tests use. MPI and sshd join this list with the issues
+# that need them.
+pkgs=(build-essential pkg-config python3 libzstd-dev libxxhash-dev zstd util-linux procps)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "mana setup: installing Debian packages: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v node >/dev/null || { echo "mana setup: node (>= 20) is required; install Debian's nodejs or Node.js 20" >&2; exit 1; }
+
+# npm ci builds the Node addon (binding.gyp) through the package's install script.
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+npm run --silent build
+echo "mana setup: done (bin/mana is ready)"

@@ -1,0 +1,88 @@
+// The checkpoint -> SIGKILL -> restart scenario shared by the end-to-end tests.
+import { readFileSync, readlinkSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SpawnOptions } from 'node:child_process';
+import {
+  Coordinator, manaProc, runNative, sleep, testBin, waitFor, type Proc, type ProcInfo,
+} from './harness.js';
+
+export const STEPS = 300;
+export const SLEEP_MS = 10;
+
+export interface Reference {
+  code: number | null;
+  out: Buffer;
+}
+
+/** The uninterrupted run, natively, without mana. */
+export async function reference(
+  dir: string, args: string[] = [], opts: SpawnOptions = {}, steps = STEPS, name = 'reference.out',
+): Promise<Reference> {
+  const out = join(dir, name);
+  const d = await runNative(testBin('memloop'), [out, String(steps), String(SLEEP_MS), ...args], opts);
+  return { code: d.code, out: readFileSync(out) };
+}
+
+/** Waits for one live process whose pid is not among `gone`. */
+export function waitNewProc(c: Coordinator, gone: number[], timeoutMs = 30_000): Promise<ProcInfo> {
+  return waitFor('a live process to register', async () => {
+    const l = await c.list().catch((): ProcInfo[] => []);
+    const p = l.find((x) => x.pid > 0 && !gone.includes(x.pid));
+    return p;
+  }, timeoutMs, 50);
+}
+
+export const randomMs = (lo: number, hi: number): number => lo + Math.floor(Math.random() * (hi - lo));
+
+export function latestGeneration(ckptdir: string): number {
+  const l = join(ckptdir, 'latest');
+  if (!existsSync(l)) return 0;
+  const m = /gen-(\d+)/.exec(readlinkSync(l));
+  return m ? Number(m[1]) : 0;
+}
+
+export interface CycleResult {
+  finalCode: number | null;
+  out: Buffer;
+  generations: number[];
+  stderr: string;
+}
+
+/**
+ * Launches memloop under mana, then `cycles` times: checkpoint at a random moment with
+ * --bcheckpoint, SIGKILL the process, restart it. Finally lets it run to the end.
+ */
+export async function checkpointKillRestart(
+  c: Coordinator,
+  workdir: string,
+  cycles: number,
+  opts: SpawnOptions = {},
+  programArgs: string[] = [],
+): Promise<CycleResult> {
+  const out = join(workdir, 'mana.out');
+  let cur: Proc = manaProc(
+    ['launch', '--join', '--coord-port', String(c.port), '--ckptdir', c.ckptdir, '--',
+      testBin('memloop'), out, String(STEPS), String(SLEEP_MS), ...programArgs],
+    { cwd: workdir, ...opts },
+  );
+  const gone: number[] = [];
+  const generations: number[] = [];
+  let stderr = '';
+  for (let i = 0; i < cycles; i++) {
+    const p = await waitNewProc(c, gone);
+    await sleep(randomMs(150, 900));
+    const r = await c.bcheckpoint();
+    generations.push(r.generation);
+    process.kill(p.pid, 'SIGKILL');
+    gone.push(p.pid);
+    const d = await cur.done;
+    stderr += d.stderr;
+    if (d.code !== 137 && d.signal !== 'SIGKILL') {
+      throw new Error(`killed run ended with ${d.code}/${d.signal}, not SIGKILL: ${d.stderr}`);
+    }
+    cur = manaProc(['restart', c.ckptdir, '--join', '--coord-port', String(c.port)], { cwd: workdir, ...opts });
+  }
+  const d = await cur.done;
+  stderr += d.stderr;
+  return { finalCode: d.code, out: readFileSync(out), generations, stderr };
+}
