@@ -241,6 +241,16 @@ int mana_imgr_verify(mana_img_reader *r, char err[MANA_IMG_ERRLEN]);
 int mana_imgr_fd_of(const mana_img_reader *r);
 void mana_imgr_close(mana_img_reader *r);
 
+/* ---------- helpers (added with the implementation; names for display and tests) ---------- */
+/* "anon", "file", "heap", "stack", "shared-file", "shared-anon", "guard"; "?" if unknown. */
+const char *mana_img_region_kind_name(uint32_t kind);
+/* "regular", "std", "skipped", "deleted"; "?" if unknown. */
+const char *mana_img_fd_kind_name(uint32_t kind);
+/* XXH3-64, the hash used for chunks, the metadata block and the header. */
+uint64_t mana_img_hash(const void *p, size_t n);
+/* The header_hash a header must carry (hash of the bytes before header_hash). */
+uint64_t mana_img_header_hash(const struct mana_img_header *h);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,341 @@
+/* image_write.c — writes a mana image from the checkpoint thread.
+ *
+ * Runs while every other thread is parked in a signal handler, so: no malloc, no stdio, no
+ * locks; memory comes from the caller's mana_img_alloc. Raw chunks are written straight from
+ * the process's memory (no copy) and consecutive ones are gathered into one pwritev, so the
+ * uncompressed path costs one hash pass plus what the kernel needs for the write itself.
+ * The header goes in last: a file whose write was interrupted has a zero header and is
+ * rejected by the reader instead of being half-trusted. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "image_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* Large enough that syscall cost vanishes, small enough that the hashed bytes are still in
+ * cache-friendly reach and a progress report is not held back for long. */
+#define PEND_FLUSH_BYTES (32u << 20)
+#define PEND_MAX_IOV 64
+
+struct mana_img_writer {
+  struct mana_img_alloc a; /* our own copy: zstd's customMem points at it */
+  struct mana_img_write_opts opts;
+  int fd;
+  int failed; /* an add_* failed: the file is incomplete and close must not bless it */
+  char path[MANA_PATH_MAX];
+  struct mana_vec threads, regions, chunks, fds, strtab;
+  uint64_t data_off;   /* file offset of the next stored byte */
+  uint64_t pend_off;   /* file offset of the first byte gathered in iov */
+  uint64_t pend_len;
+  int niov;
+  struct iovec iov[PEND_MAX_IOV];
+  ZSTD_CCtx *cctx;
+  unsigned char *cbuf;
+  size_t cbuf_cap;
+  uint64_t zero_hash; /* hash of a full zero chunk, learnt from the first one seen */
+  int have_zero_hash;
+  uint64_t raw_done, stored_done, img_flags;
+  union {
+    struct mana_img_header h;
+    unsigned char bytes[MANA_IMG_HEADER_SIZE];
+  } hdr;
+};
+
+static void writer_free(mana_img_writer *w) {
+  struct mana_img_alloc a = w->a;
+  if (w->cctx) ZSTD_freeCCtx(w->cctx);
+  if (w->cbuf) a.free(a.ctx, w->cbuf, w->cbuf_cap);
+  mana_vec_free(&w->threads, &a);
+  mana_vec_free(&w->regions, &a);
+  mana_vec_free(&w->chunks, &a);
+  mana_vec_free(&w->fds, &a);
+  mana_vec_free(&w->strtab, &a);
+  a.free(a.ctx, w, sizeof *w);
+}
+
+static int io_err(mana_img_writer *w, char *err, const char *what, uint64_t off, int e) {
+  w->failed = 1;
+  if (e == ENOSPC || e == EDQUOT)
+    return mana_img_err(err,
+                        "mana: cannot %s image %s at offset %u: %e; free space there or "
+                        "checkpoint to another directory (--ckptdir, MANA_CHECKPOINT_DIR)",
+                        what, w->path, off, e);
+  return mana_img_err(err, "mana: cannot %s image %s at offset %u: %e", what, w->path, off, e);
+}
+
+static int oom(mana_img_writer *w, char *err, const char *what) {
+  w->failed = 1;
+  return mana_img_err(err, "mana: out of memory while writing image %s (%s)", w->path, what);
+}
+
+static int flush(mana_img_writer *w, char *err) {
+  if (!w->niov) return 0;
+  if (mana_img_pwritev_full(w->fd, w->iov, w->niov, w->pend_off) < 0)
+    return io_err(w, err, "write", w->pend_off, errno);
+  w->pend_off += w->pend_len;
+  w->pend_len = 0;
+  w->niov = 0;
+  return 0;
+}
+
+/* Appends n bytes at p to the data area. The bytes must stay valid until the next flush. */
+static int queue(mana_img_writer *w, const void *p, size_t n, char *err) {
+  struct iovec *last = w->niov ? &w->iov[w->niov - 1] : NULL;
+  if (last && (const unsigned char *)last->iov_base + last->iov_len == p) {
+    last->iov_len += n; /* the next chunk of the same region: one span */
+  } else {
+    if (w->niov == PEND_MAX_IOV && flush(w, err) < 0) return -1;
+    w->iov[w->niov].iov_base = (void *)p;
+    w->iov[w->niov].iov_len = n;
+    w->niov++;
+  }
+  w->pend_len += n;
+  w->data_off += n;
+  if (w->pend_len >= PEND_FLUSH_BYTES) return flush(w, err);
+  return 0;
+}
+
+static int add_str(mana_img_writer *w, const char *s, uint32_t *off, char *err) {
+  *off = 0;
+  if (!s || !*s) return 0;
+  size_t n = strlen(s) + 1;
+  if (w->strtab.len + n > UINT32_MAX) return oom(w, err, "string table over 4 GiB");
+  *off = (uint32_t)w->strtab.len;
+  if (mana_vec_append(&w->strtab, &w->a, s, n) < 0) return oom(w, err, "string table");
+  return 0;
+}
+
+int mana_imgw_open(mana_img_writer **wp, const char *path, const struct mana_img_info *info,
+                   const struct mana_img_write_opts *opts, const struct mana_img_alloc *a,
+                   char err[MANA_IMG_ERRLEN]) {
+  *wp = NULL;
+  if (!a) a = &mana_img_mmap_alloc;
+  if (!path || !*path) return mana_img_err(err, "mana: no image path given");
+  if (strlen(path) >= MANA_PATH_MAX)
+    return mana_img_err(err, "mana: image path is too long (%u bytes): %s",
+                        (uint64_t)strlen(path), path);
+  mana_img_writer *w = a->alloc(a->ctx, sizeof *w);
+  if (!w) return mana_img_err(err, "mana: out of memory opening image %s", path);
+  memset(w, 0, sizeof *w);
+  w->a = *a;
+  w->fd = -1;
+  if (opts) w->opts = *opts;
+  mana_img_strlcpy(w->path, path, sizeof w->path);
+  w->data_off = w->pend_off = MANA_IMG_HEADER_SIZE;
+
+  struct mana_img_header *h = &w->hdr.h;
+  if (info) memcpy(&h->info, info, sizeof *info);
+  /* Readers print these fields; a missing terminator must not leak into the next field. */
+  h->info.hostname[sizeof h->info.hostname - 1] = 0;
+  h->info.kernel_release[sizeof h->info.kernel_release - 1] = 0;
+  h->info.kernel_version[sizeof h->info.kernel_version - 1] = 0;
+  h->info.glibc_version[sizeof h->info.glibc_version - 1] = 0;
+  h->info.exe[sizeof h->info.exe - 1] = 0;
+  h->info.cwd[sizeof h->info.cwd - 1] = 0;
+  h->info.cmdline[sizeof h->info.cmdline - 1] = 0;
+
+  static const char empty = 0;
+  if (mana_vec_append(&w->strtab, &w->a, &empty, 1) < 0) {
+    writer_free(w);
+    return mana_img_err(err, "mana: out of memory opening image %s", path);
+  }
+  if (w->opts.compress_level > 0) {
+    w->cctx = ZSTD_createCCtx_advanced(mana_img_zstd_mem(&w->a));
+    w->cbuf_cap = ZSTD_compressBound(MANA_IMG_CHUNK_SIZE);
+    w->cbuf = w->cctx ? a->alloc(a->ctx, w->cbuf_cap) : NULL;
+    if (!w->cbuf) {
+      writer_free(w);
+      return mana_img_err(err, "mana: out of memory for the zstd compressor of image %s",
+                          path);
+    }
+  }
+  w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (w->fd < 0) {
+    int e = errno;
+    writer_free(w);
+    if (e == EEXIST)
+      return mana_img_err(err, "mana: cannot create image %s: it already exists (images are "
+                          "never overwritten; remove it or use a new generation directory)",
+                          path);
+    return mana_img_err(err, "mana: cannot create image %s: %e", path, e);
+  }
+  *wp = w;
+  return 0;
+}
+
+int mana_imgw_add_thread(mana_img_writer *w, const struct mana_img_thread *t,
+                         char err[MANA_IMG_ERRLEN]) {
+  if (mana_vec_append(&w->threads, &w->a, t, sizeof *t) < 0) return oom(w, err, "thread table");
+  return 0;
+}
+
+int mana_imgw_add_fd(mana_img_writer *w, const struct mana_img_fd *f, const char *path,
+                     char err[MANA_IMG_ERRLEN]) {
+  struct mana_img_fd rec = *f;
+  if (add_str(w, path, &rec.path_off, err) < 0) return -1;
+  if (mana_vec_append(&w->fds, &w->a, &rec, sizeof rec) < 0) return oom(w, err, "fd table");
+  return 0;
+}
+
+/* Stores one chunk of a region; fills c. */
+static int put_chunk(mana_img_writer *w, const unsigned char *src, size_t len,
+                     const struct mana_img_region *r, const char *path,
+                     struct mana_img_chunk *c, char *err) {
+  memset(c, 0, sizeof *c);
+  c->raw_len = (uint32_t)len;
+  c->file_off = w->data_off;
+  if (mana_img_is_zero(src, len)) {
+    /* Most zero chunks are full-sized (untouched heap, big buffers): hash zeros once. */
+    if (len == MANA_IMG_CHUNK_SIZE && w->have_zero_hash) {
+      c->hash = w->zero_hash;
+    } else {
+      c->hash = mana_img_hash(src, len);
+      if (len == MANA_IMG_CHUNK_SIZE) {
+        w->zero_hash = c->hash;
+        w->have_zero_hash = 1;
+      }
+    }
+    c->enc = MANA_C_ZERO;
+    return 0;
+  }
+  c->hash = mana_img_hash(src, len);
+  if (w->cctx) {
+    size_t n = ZSTD_compressCCtx(w->cctx, w->cbuf, w->cbuf_cap, src, len,
+                                 w->opts.compress_level);
+    if (ZSTD_isError(n)) {
+      w->failed = 1;
+      return mana_img_err(err, "mana: cannot compress %R of image %s: %s", r, path, w->path,
+                          ZSTD_getErrorName(n));
+    }
+    if (n < len) {
+      c->enc = MANA_C_ZSTD;
+      c->stored_len = (uint32_t)n;
+      /* cbuf is reused for the next chunk, so it must reach the file now. */
+      if (queue(w, w->cbuf, n, err) < 0 || flush(w, err) < 0) return -1;
+      return 0;
+    }
+  }
+  c->enc = MANA_C_RAW;
+  c->stored_len = (uint32_t)len;
+  return queue(w, src, len, err);
+}
+
+int mana_imgw_add_region(mana_img_writer *w, const struct mana_img_region *r, const char *path,
+                         const void *data, char err[MANA_IMG_ERRLEN]) {
+  if (w->failed)
+    return mana_img_err(err, "mana: image %s: not adding %R after an earlier error", w->path,
+                        r, path);
+  if (r->start >= r->end || (r->start & 4095) || (r->end & 4095)) {
+    w->failed = 1;
+    return mana_img_err(err, "mana: image %s: %R is empty or not page-aligned", w->path, r,
+                        path);
+  }
+  if (r->kind > MANA_R_GUARD) {
+    w->failed = 1;
+    return mana_img_err(err, "mana: image %s: %R has unknown kind %u", w->path, r, path,
+                        (uint64_t)r->kind);
+  }
+  int nodata = (r->flags & MANA_RF_NO_DATA) != 0;
+  if (!nodata && !data) {
+    w->failed = 1;
+    return mana_img_err(err, "mana: image %s: %R has no data pointer", w->path, r, path);
+  }
+  struct mana_img_region rec = *r;
+  if (add_str(w, path, &rec.path_off, err) < 0) return -1;
+  rec.first_chunk = w->chunks.len / sizeof(struct mana_img_chunk);
+  rec.nchunks = 0;
+  rec.stored_bytes = 0;
+  if (!nodata) {
+    const unsigned char *src = data;
+    uint64_t size = r->end - r->start;
+    for (uint64_t o = 0; o < size; o += MANA_IMG_CHUNK_SIZE) {
+      size_t len = size - o < MANA_IMG_CHUNK_SIZE ? (size_t)(size - o) : MANA_IMG_CHUNK_SIZE;
+      struct mana_img_chunk c;
+      if (put_chunk(w, src + o, len, r, path, &c, err) < 0) return -1;
+      if (mana_vec_append(&w->chunks, &w->a, &c, sizeof c) < 0)
+        return oom(w, err, "chunk table");
+      if (c.enc == MANA_C_ZSTD) w->img_flags |= MANA_IMG_F_COMPRESSED;
+      rec.nchunks++;
+      rec.stored_bytes += c.stored_len;
+      w->raw_done += len;
+      w->stored_done += c.stored_len;
+      if (w->opts.progress) w->opts.progress(w->opts.progress_arg, w->raw_done, w->stored_done);
+    }
+  }
+  if (mana_vec_append(&w->regions, &w->a, &rec, sizeof rec) < 0)
+    return oom(w, err, "region table");
+  return 0;
+}
+
+static int finish(mana_img_writer *w, char *err) {
+  if (w->failed)
+    return mana_img_err(err, "mana: image %s is incomplete after an earlier error; not "
+                        "finishing it", w->path);
+  if (flush(w, err) < 0) return -1;
+
+  struct mana_img_meta m = {
+      .nthreads = w->threads.len / sizeof(struct mana_img_thread),
+      .nregions = w->regions.len / sizeof(struct mana_img_region),
+      .nchunks = w->chunks.len / sizeof(struct mana_img_chunk),
+      .nfds = w->fds.len / sizeof(struct mana_img_fd),
+      .strtab_size = w->strtab.len,
+  };
+  struct iovec iov[6] = {
+      {&m, sizeof m},
+      {w->threads.p, w->threads.len},
+      {w->regions.p, w->regions.len},
+      {w->chunks.p, w->chunks.len},
+      {w->fds.p, w->fds.len},
+      {w->strtab.p, w->strtab.len},
+  };
+  uint64_t meta_size = 0;
+  for (int i = 0; i < 6; i++) meta_size += iov[i].iov_len;
+
+  struct mana_img_header *h = &w->hdr.h;
+  memcpy(h->magic, MANA_IMG_MAGIC, sizeof h->magic);
+  h->version = MANA_IMG_VERSION;
+  h->header_size = MANA_IMG_HEADER_SIZE;
+  h->flags = w->img_flags;
+  h->meta_offset = w->data_off;
+  h->meta_size = meta_size;
+  h->meta_hash = mana_img_hash_iov(iov, 6);
+  h->raw_bytes = w->raw_done;
+  h->stored_bytes = w->stored_done;
+  h->file_size = h->meta_offset + meta_size;
+  h->header_hash = mana_img_header_hash(h);
+
+  if (mana_img_pwritev_full(w->fd, iov, 6, h->meta_offset) < 0)
+    return io_err(w, err, "write metadata of", h->meta_offset, errno);
+  if (mana_img_pwrite_full(w->fd, w->hdr.bytes, sizeof w->hdr.bytes, 0) < 0)
+    return io_err(w, err, "write header of", 0, errno);
+  if (w->opts.fsync && fsync(w->fd) < 0) return io_err(w, err, "fsync", h->file_size, errno);
+  int fd = w->fd;
+  w->fd = -1;
+  /* close reports delayed write errors on NFS and the like: the image is not durable then. */
+  if (close(fd) < 0) return io_err(w, err, "close", h->file_size, errno);
+  return 0;
+}
+
+int mana_imgw_close(mana_img_writer *w, struct mana_img_header *hdr_out,
+                    char err[MANA_IMG_ERRLEN]) {
+  if (!w) return mana_img_err(err, "mana: no image writer to close");
+  if (finish(w, err) < 0) {
+    mana_imgw_abort(w);
+    return -1;
+  }
+  if (hdr_out) *hdr_out = w->hdr.h;
+  writer_free(w);
+  return 0;
+}
+
+void mana_imgw_abort(mana_img_writer *w) {
+  if (!w) return;
+  if (w->fd >= 0) close(w->fd);
+  unlink(w->path);
+  writer_free(w);
+}
