@@ -1,0 +1,3 @@
+export async function cmdInspect(_argv: string[]): Promise<number> {
+  return 1;
+}

@@ -1,0 +1,64 @@
+// Human-readable renderings of coordinator replies (the --json forms print the replies as is).
+import type { ListReply, StatusReply } from "../rpc/types.js";
+
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
+}
+
+export function formatDuration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 120) return `${(ms / 1000).toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 120) return `${m} min ${s % 60} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+export function formatStatus(s: StatusReply): string {
+  const rows: [string, string][] = [
+    ["job", s.jobId || "(none yet)"],
+    ["state", s.state],
+    ["processes", `${s.numProcs} (${s.numAgents} agent${s.numAgents === 1 ? "" : "s"})`],
+    ["coordinator", `${s.host}:${s.port} (pid ${s.pid}, up ${formatDuration(s.uptimeMs)}, mana ${s.version})`],
+    ["ckptdir", s.ckptDir],
+    ["interval", s.intervalSecs ? `${s.intervalSecs} s` : "off"],
+    ["last generation", s.lastGeneration ? `${s.lastGeneration} (${s.lastGenerationDir})` : "none"],
+  ];
+  if (s.command) rows.push(["command", s.command]);
+  if (s.checkpointInProgress) {
+    rows.push([
+      "checkpoint",
+      `generation ${s.checkpointGeneration}: ${s.state}, ${s.procsWritten}/${s.procsInCheckpoint} written, ${formatBytes(s.progressRawDone)}, ${formatDuration(s.checkpointElapsedMs)}`,
+    ]);
+  }
+  if (s.lastError) rows.push(["last error", s.lastError]);
+  return rows.map(([k, v]) => `${(k + ":").padEnd(17)}${v}`).join("\n");
+}
+
+export function formatList(l: ListReply): string {
+  if (l.procs.length === 0) return "no processes";
+  const header = ["PROCID", "PID", "HOST", "STATE", "RESTARTED", "COMMAND"];
+  const rows = l.procs.map((p) => [
+    String(p.procId),
+    String(p.pid),
+    p.host,
+    p.state + (p.connected ? "" : " (not connected)"),
+    p.restarted ? `gen ${p.generation}` : "no",
+    p.command,
+  ]);
+  return table([header, ...rows]);
+}
+
+export function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows
+    .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ").trimEnd())
+    .join("\n");
+}

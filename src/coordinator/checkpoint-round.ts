@@ -1,0 +1,268 @@
+// One checkpoint generation, from SUSPEND to commit and RESUME. Any error, process exit or
+// phase timeout aborts it: the partial dir is removed, the suspended processes are resumed,
+// `latest` is untouched, and the error goes to whoever waits (a --bcheckpoint client).
+import * as path from "node:path";
+import { MANA_VERSION } from "../config.js";
+import { errorMessage } from "../errors.js";
+import { readImage } from "../native.js";
+import { commitGeneration, createPartialDir, removeDirQuietly, writeRestartScript } from "../store/generations.js";
+import { MANA_BIN } from "../paths.js";
+import { imageName, type Manifest, type ManifestProc } from "../store/manifest.js";
+import type { CheckpointReply, Progress, ProcInfo, Written } from "../rpc/types.js";
+import type { Logger } from "./log.js";
+
+export type RoundPhase = "SUSPENDING" | "WRITING" | "COMMITTING" | "RESUMING" | "ABORTING";
+
+/** What a round needs from the coordinator (kept narrow so the round can be read alone). */
+export interface RoundHost {
+  readonly ckptDir: string;
+  readonly jobId: string;
+  readonly command: string;
+  readonly phaseTimeoutMs: number;
+  setPhase(phase: RoundPhase | null): void;
+  sendSuspend(generation: number, procIds: number[]): void;
+  sendWrite(generation: number, targets: { procId: number; path: string }[]): number; // returns compress level
+  sendResume(generation: number, procIds: number[]): void;
+  sendKill(procIds: number[]): void;
+  /** One-line description for error messages: "process 0 (pid 123 on node1, ...)". */
+  describeProc(procId: number): string;
+  log: Logger;
+}
+
+interface PhaseWait {
+  what: string; // "suspend", "write its image", "resume"
+  pending: Set<number>;
+  resolve: () => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class CheckpointRound {
+  readonly startedMs = Date.now();
+  phase: RoundPhase = "SUSPENDING";
+  partialDir = "";
+  readonly progress = new Map<number, { rawDone: number; rawTotal: number }>();
+  readonly written = new Map<number, Written>();
+  readonly done: Promise<CheckpointReply>;
+  private wait: PhaseWait | null = null;
+  private readonly gone = new Map<number, string>();
+  private suspendSent: number[] = [];
+
+  constructor(
+    private readonly host: RoundHost,
+    readonly generation: number,
+    readonly procs: ProcInfo[],
+    private readonly killAfter: boolean,
+  ) {
+    this.done = this.run();
+  }
+
+  get procIds(): number[] {
+    return this.procs.map((p) => p.procId);
+  }
+
+  onSuspended(procId: number, error: string): void {
+    if (error) this.fail(`${this.host.describeProc(procId)} could not suspend: ${error}`);
+    else this.arrived("SUSPENDING", procId);
+  }
+
+  onProgress(p: Progress): void {
+    this.progress.set(p.procId, { rawDone: p.rawDone, rawTotal: p.rawTotal });
+  }
+
+  onWritten(w: Written): void {
+    if (w.error) {
+      this.fail(`${this.host.describeProc(w.procId)} could not write its image: ${w.error}`);
+      return;
+    }
+    this.written.set(w.procId, w);
+    this.progress.set(w.procId, { rawDone: w.rawBytes, rawTotal: w.rawBytes });
+    this.arrived("WRITING", w.procId);
+  }
+
+  onResumed(procId: number): void {
+    this.arrived("RESUMING", procId);
+  }
+
+  /** A process exited or its agent vanished. */
+  onProcGone(procId: number, why: string): void {
+    if (!this.procIds.includes(procId)) return;
+    this.gone.set(procId, why);
+    if (this.phase === "RESUMING" || this.phase === "ABORTING") {
+      this.arrived(this.phase, procId);
+      return;
+    }
+    this.fail(`${this.host.describeProc(procId)} ${why} during the checkpoint`);
+  }
+
+  private arrived(phase: RoundPhase, procId: number): void {
+    if (this.phase !== phase || !this.wait) return;
+    this.wait.pending.delete(procId);
+    if (this.wait.pending.size === 0) {
+      const w = this.wait;
+      this.wait = null;
+      clearTimeout(w.timer);
+      w.resolve();
+    }
+  }
+
+  private fail(message: string): void {
+    if (!this.wait) return; // between phases: the next await will notice via `gone`
+    const w = this.wait;
+    this.wait = null;
+    clearTimeout(w.timer);
+    w.reject(new Error(message));
+  }
+
+  private waitFor(phase: RoundPhase, what: string, procIds: number[]): Promise<void> {
+    const pending = new Set(procIds.filter((id) => !this.gone.has(id)));
+    if (phase !== "RESUMING") {
+      for (const id of procIds) {
+        const why = this.gone.get(id);
+        if (why) return Promise.reject(new Error(`${this.host.describeProc(id)} ${why} during the checkpoint`));
+      }
+    }
+    if (pending.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timeoutMs = this.host.phaseTimeoutMs;
+      const timer = setTimeout(() => {
+        if (this.wait?.timer !== timer) return;
+        this.wait = null;
+        const first = [...pending][0] as number;
+        const more = pending.size > 1 ? ` (and ${pending.size - 1} more)` : "";
+        reject(
+          new Error(
+            `timed out after ${(timeoutMs / 1000).toFixed(1)} s waiting for ${this.host.describeProc(first)}${more} to ${what}`,
+          ),
+        );
+      }, timeoutMs);
+      this.wait = { what, pending, resolve, reject, timer };
+    });
+  }
+
+  private setPhase(phase: RoundPhase): void {
+    this.phase = phase;
+    this.host.setPhase(phase);
+  }
+
+  private async run(): Promise<CheckpointReply> {
+    const gen = this.generation;
+    const ids = this.procIds;
+    const h = this.host;
+    h.log(`checkpoint generation ${gen}: ${ids.length} process(es)`);
+    try {
+      this.partialDir = await createPartialDir(h.ckptDir, gen);
+
+      this.setPhase("SUSPENDING");
+      const suspended = this.waitFor("SUSPENDING", "suspend", ids);
+      this.suspendSent = ids;
+      h.sendSuspend(gen, ids);
+      await suspended;
+
+      this.setPhase("WRITING");
+      const targets = ids.map((procId) => ({ procId, path: path.join(this.partialDir, imageName(procId)) }));
+      const written = this.waitFor("WRITING", "write its image", ids);
+      const compress = h.sendWrite(gen, targets);
+      await written;
+
+      this.setPhase("COMMITTING");
+      const manifest = this.buildManifest(compress);
+      const commit = await withTimeout(
+        commitGeneration(h.ckptDir, this.partialDir, manifest),
+        h.phaseTimeoutMs,
+        () => `timed out after ${(h.phaseTimeoutMs / 1000).toFixed(1)} s committing generation ${gen} (fsync of ${this.partialDir})`,
+      );
+      this.partialDir = "";
+      const commitMs = Date.now() - this.startedMs;
+      h.log(`checkpoint generation ${gen}: committed ${commit.dir} (${commit.totalBytes} bytes, ${commitMs} ms)`);
+      await writeRestartScript(h.ckptDir, MANA_BIN, h.jobId).catch((err: unknown) =>
+        h.log(`could not write the restart script in ${h.ckptDir}: ${errorMessage(err)}`),
+      );
+
+      if (this.killAfter) {
+        h.sendKill(ids);
+      } else {
+        this.setPhase("RESUMING");
+        const resumed = this.waitFor("RESUMING", "resume", ids);
+        h.sendResume(gen, ids);
+        // The generation is durable already; a slow resume is reported, not fatal.
+        await resumed.catch((err: unknown) => h.log(`checkpoint generation ${gen}: ${errorMessage(err)}`));
+      }
+      return {
+        ok: true,
+        error: "",
+        generation: gen,
+        dir: commit.dir,
+        bytes: commit.totalBytes,
+        millis: Date.now() - this.startedMs,
+        numProcs: ids.length,
+      };
+    } catch (err) {
+      const msg = errorMessage(err).replace(/^mana: /, "");
+      this.phase = "ABORTING";
+      h.setPhase("ABORTING");
+      if (this.partialDir) await removeDirQuietly(this.partialDir);
+      const toResume = this.suspendSent.filter((id) => !this.gone.has(id));
+      if (toResume.length) h.sendResume(gen, toResume);
+      h.log(`checkpoint generation ${gen} aborted: ${msg}`);
+      return { ok: false, error: `checkpoint generation ${gen} aborted: ${msg}`, generation: gen, dir: "", bytes: 0, millis: Date.now() - this.startedMs, numProcs: ids.length };
+    } finally {
+      if (this.wait) clearTimeout(this.wait.timer);
+      this.wait = null;
+      h.setPhase(null);
+    }
+  }
+
+  private buildManifest(compress: number): Manifest {
+    const h = this.host;
+    const procs: ManifestProc[] = this.procs.map((p) => {
+      const image = imageName(p.procId);
+      const file = path.join(this.partialDir, image);
+      // readImage validates the header as the restore program will; a bad image aborts here.
+      const d = readImage(file);
+      const w = this.written.get(p.procId);
+      return {
+        procId: p.procId,
+        host: p.host,
+        pid: p.pid,
+        image,
+        fileSize: d.fileSize,
+        headerHash: d.headerHash,
+        rawBytes: d.rawBytes,
+        storedBytes: w?.storedBytes ?? d.storedBytes,
+        command: p.command,
+      };
+    });
+    const now = Date.now();
+    return {
+      manaVersion: MANA_VERSION,
+      jobId: h.jobId,
+      generation: this.generation,
+      command: h.command,
+      created: new Date(now).toISOString(),
+      createdUnixMs: now,
+      flavour: "none",
+      numProcs: procs.length,
+      hosts: [...new Set(procs.map((p) => p.host))],
+      procs,
+      totalBytes: procs.reduce((s, p) => s + p.fileSize, 0),
+      compress,
+    };
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: () => string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(message())), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}

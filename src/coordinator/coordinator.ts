@@ -1,0 +1,526 @@
+// The job's coordinator: agents and their processes, the checkpoint state machine
+//   RUNNING -> SUSPENDING -> WRITING -> COMMITTING -> RESUMING -> RUNNING   (ABORTING on error)
+// plus RESTARTING (the restart barrier), interval checkpoints, kill and quit.
+import { randomBytes } from "node:crypto";
+import * as os from "node:os";
+import { LOST_AGENT_GRACE_MS, MANA_VERSION } from "../config.js";
+import { BoundedWriter } from "../rpc/bounded-writer.js";
+import type {
+  AgentCommand,
+  AgentEvent,
+  CheckpointReply,
+  ListReply,
+  ProcInfo,
+  Register,
+  StatusReply,
+} from "../rpc/types.js";
+import { listGenerations, genDirName, nextGeneration } from "../store/generations.js";
+import { CheckpointRound, type RoundHost, type RoundPhase } from "./checkpoint-round.js";
+import type { Logger } from "./log.js";
+import * as path from "node:path";
+
+export interface CoordinatorOptions {
+  ckptDir: string;
+  intervalSecs: number;
+  exitOnLast: boolean;
+  killAfterCkpt: boolean;
+  phaseTimeoutMs: number;
+  /** zstd level for agents that did not ask for one. */
+  compress: number;
+  host: string;
+  port: number;
+  log: Logger;
+  /** Called once when the coordinator decides to exit (quit, or last process gone). */
+  onExit: (code: number) => void;
+}
+
+/** The outgoing half of an agent's Attach stream. */
+export interface AgentSink {
+  write(cmd: AgentCommand, cb?: (err?: Error | null) => void): boolean;
+  once(event: "drain", listener: () => void): unknown;
+  end(): void;
+}
+
+interface AgentConn {
+  id: string;
+  host: string;
+  compress: number;
+  writer: BoundedWriter<AgentCommand>;
+  sink: AgentSink;
+  registered: boolean;
+}
+
+interface ProcRecord {
+  info: ProcInfo;
+  agentId: string;
+  lost: boolean;
+}
+
+/** Max commands queued to one agent before it is considered stuck and dropped. */
+const AGENT_QUEUE_LIMIT = 10_000;
+
+export class Coordinator implements RoundHost {
+  readonly ckptDir: string;
+  readonly phaseTimeoutMs: number;
+  readonly log: Logger;
+  jobId = "";
+  command = "";
+  private readonly opts: CoordinatorOptions;
+  private readonly startedMs = Date.now();
+  private readonly agents = new Map<string, AgentConn>();
+  private readonly procs = new Map<number, ProcRecord>();
+  private nextProcId = 0;
+  private hadProcs = false;
+  private intervalSecs: number;
+  private intervalTimer: NodeJS.Timeout | null = null;
+  private lostTimer: NodeJS.Timeout | null = null;
+  private round: CheckpointRound | null = null;
+  private phase: RoundPhase | null = null;
+  private lastGeneration = 0;
+  private lastGenerationDir = "";
+  private lastError = "";
+  private restart: { generation: number; total: number; ready: Set<number>; timer: NodeJS.Timeout } | null = null;
+  private exiting = false;
+
+  constructor(opts: CoordinatorOptions) {
+    this.opts = opts;
+    this.ckptDir = opts.ckptDir;
+    this.phaseTimeoutMs = opts.phaseTimeoutMs;
+    this.log = opts.log;
+    this.intervalSecs = opts.intervalSecs;
+    const gens = listGenerations(this.ckptDir);
+    if (gens.length) {
+      this.lastGeneration = gens[gens.length - 1] as number;
+      this.lastGenerationDir = path.join(this.ckptDir, genDirName(this.lastGeneration));
+    }
+    this.scheduleInterval();
+  }
+
+  // ---------- state ----------
+
+  get state(): string {
+    if (this.phase) return this.phase;
+    if (this.restart) return "RESTARTING";
+    return "RUNNING";
+  }
+
+  /** The port actually bound (differs from opts.port for --port 0). */
+  setListenPort(port: number): void {
+    this.opts.port = port;
+  }
+
+  setPhase(phase: RoundPhase | null): void {
+    this.phase = phase;
+  }
+
+  private liveProcs(): ProcRecord[] {
+    return [...this.procs.values()].filter((p) => !p.lost).sort((a, b) => a.info.procId - b.info.procId);
+  }
+
+  describeProc(procId: number): string {
+    const r = this.procs.get(procId);
+    if (!r) return `process ${procId}`;
+    const where = `pid ${r.info.pid || "?"} on ${r.info.host || "?"}`;
+    const why = r.lost
+      ? ", its agent is gone"
+      : r.info.connected
+        ? ""
+        : ", not connected to its agent: is libmana preloaded into it?";
+    return `process ${procId} (${where}${why})`;
+  }
+
+  // ---------- agents ----------
+
+  /** A new Attach stream. Returns the handler for its events and for its end. */
+  attachAgent(sink: AgentSink): { onEvent: (ev: AgentEvent) => void; onEnd: (why: string) => void } {
+    const conn: AgentConn = {
+      id: "",
+      host: "",
+      compress: -1,
+      sink,
+      registered: false,
+      writer: new BoundedWriter<AgentCommand>(sink, AGENT_QUEUE_LIMIT, () => {
+        this.log(`agent ${conn.id || "?"} on ${conn.host || "?"} is not reading its commands; dropping it`);
+        sink.end();
+      }),
+    };
+    const onEvent = (ev: AgentEvent): void => {
+      try {
+        this.handleEvent(conn, ev);
+      } catch (err) {
+        this.log(`agent ${conn.id}: bad event: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    };
+    const onEnd = (why: string): void => this.agentGone(conn, why);
+    return { onEvent, onEnd };
+  }
+
+  private send(conn: AgentConn, cmd: AgentCommand): void {
+    conn.writer.send(cmd);
+  }
+
+  private handleEvent(conn: AgentConn, ev: AgentEvent): void {
+    if (ev.register) {
+      this.register(conn, ev.register);
+      return;
+    }
+    if (!conn.registered) {
+      this.send(conn, { reject: { message: "first event must be register" } });
+      conn.sink.end();
+      return;
+    }
+    if (ev.allocProcIds) {
+      const n = Math.max(0, Math.min(ev.allocProcIds.count, 1 << 20));
+      const ids: number[] = [];
+      for (let i = 0; i < n; i++) ids.push(this.nextProcId++);
+      this.send(conn, { procIdsAllocated: { requestId: ev.allocProcIds.requestId, procIds: ids } });
+    } else if (ev.procUpdate?.proc) {
+      this.procUpdate(conn, ev.procUpdate.proc);
+    } else if (ev.suspended) {
+      this.round?.onSuspended(ev.suspended.procId, ev.suspended.error);
+    } else if (ev.progress) {
+      this.round?.onProgress(ev.progress);
+    } else if (ev.written) {
+      this.round?.onWritten(ev.written);
+    } else if (ev.resumed) {
+      const r = this.procs.get(ev.resumed.procId);
+      if (r) r.info.state = "running";
+      this.round?.onResumed(ev.resumed.procId);
+    } else if (ev.exited) {
+      this.procExited(ev.exited.procId, ev.exited.status, ev.exited.signal);
+    } else if (ev.error) {
+      const who = ev.error.procId >= 0 ? this.describeProc(ev.error.procId) : `agent ${conn.id} on ${conn.host}`;
+      this.log(`${who}: ${ev.error.message}`);
+    }
+  }
+
+  private register(conn: AgentConn, reg: Register): void {
+    if (reg.jobId && this.jobId && reg.jobId !== this.jobId && this.liveProcs().length > 0) {
+      this.send(conn, { reject: { message: `this coordinator runs job ${this.jobId}, not ${reg.jobId}; start another with --new-coordinator --coord-port` } });
+      conn.sink.end();
+      return;
+    }
+    const old = this.agents.get(reg.agentId);
+    if (old && old !== conn) {
+      old.writer.close();
+      old.sink.end();
+    }
+    conn.id = reg.agentId || `agent-${randomBytes(3).toString("hex")}`;
+    conn.host = reg.host;
+    conn.compress = reg.compress;
+    conn.registered = true;
+    this.agents.set(conn.id, conn);
+    if (!this.jobId || this.liveProcs().length === 0) {
+      if (reg.jobId) this.jobId = reg.jobId;
+    }
+    if (!this.jobId) this.jobId = newJobId();
+    if (reg.command && !this.command) this.command = reg.command;
+    for (const p of reg.procs) {
+      if (p.procId < 0) continue;
+      this.adoptProc(conn, p);
+    }
+    if (reg.restartTotal > 0) this.beginRestartBarrier(reg.restartGeneration, reg.restartTotal);
+    this.cancelLostTimer();
+    this.log(`agent ${conn.id} on ${conn.host} attached with ${reg.procs.length} process(es)${reg.restartTotal > 0 ? ` (restart of generation ${reg.restartGeneration})` : ""}`);
+    this.send(conn, { registered: { jobId: this.jobId, ckptDir: this.ckptDir } });
+    this.checkRestartBarrier();
+  }
+
+  private adoptProc(conn: AgentConn, p: ProcInfo): void {
+    const info: ProcInfo = { ...p, agentId: conn.id, host: p.host || conn.host, state: p.state || (p.connected ? "running" : "starting") };
+    this.procs.set(p.procId, { info, agentId: conn.id, lost: false });
+    this.nextProcId = Math.max(this.nextProcId, p.procId + 1);
+    this.hadProcs = true;
+  }
+
+  private procUpdate(conn: AgentConn, p: ProcInfo): void {
+    const r = this.procs.get(p.procId);
+    if (!r) {
+      this.adoptProc(conn, p);
+    } else {
+      const state = p.state || (p.connected ? "running" : r.info.state);
+      r.info = { ...r.info, ...p, agentId: conn.id, host: p.host || conn.host, state };
+      r.agentId = conn.id;
+      r.lost = false;
+    }
+    this.checkRestartBarrier();
+  }
+
+  private procExited(procId: number, status: number, signal: string): void {
+    const r = this.procs.get(procId);
+    const why = signal ? `was killed by ${signal}` : `exited with status ${status}`;
+    this.log(`${this.describeProc(procId)} ${why}`);
+    this.procs.delete(procId);
+    this.round?.onProcGone(procId, why);
+    if (this.restart && r && this.restart.ready.size < this.restart.total && r.info.restarted) {
+      this.failRestart(`${describeShort(r.info)} ${why} before it was restored`);
+    }
+    this.checkLast();
+  }
+
+  private agentGone(conn: AgentConn, why: string): void {
+    conn.writer.close();
+    if (!conn.registered || this.agents.get(conn.id) !== conn) return;
+    this.agents.delete(conn.id);
+    this.log(`agent ${conn.id} on ${conn.host} detached (${why})`);
+    for (const r of this.procs.values()) {
+      if (r.agentId !== conn.id) continue;
+      r.lost = true;
+      r.info.state = "lost";
+      this.round?.onProcGone(r.info.procId, "lost its agent");
+    }
+    this.checkLast();
+  }
+
+  private checkLast(): void {
+    if (!this.opts.exitOnLast || !this.hadProcs || this.exiting) return;
+    if (this.liveProcs().length > 0) return;
+    if (this.procs.size === 0) {
+      this.log("last process is gone; exiting (--exit-on-last)");
+      this.exit(0);
+      return;
+    }
+    // Only lost processes remain: their agent may come back (network blip), so wait a little.
+    if (!this.lostTimer) {
+      this.lostTimer = setTimeout(() => {
+        this.lostTimer = null;
+        if (this.liveProcs().length === 0) {
+          this.log(`no agent came back within ${LOST_AGENT_GRACE_MS / 1000} s; exiting (--exit-on-last)`);
+          this.exit(0);
+        }
+      }, LOST_AGENT_GRACE_MS);
+    }
+  }
+
+  private cancelLostTimer(): void {
+    if (this.lostTimer) clearTimeout(this.lostTimer);
+    this.lostTimer = null;
+  }
+
+  // ---------- restart barrier ----------
+
+  private beginRestartBarrier(generation: number, total: number): void {
+    if (this.restart) return;
+    const timer = setTimeout(() => {
+      if (this.restart?.timer === timer) {
+        const missing = this.liveProcs().filter((r) => r.info.restarted && !this.restart?.ready.has(r.info.procId));
+        const who = missing[0] ? this.describeProc(missing[0].info.procId) : "a process";
+        this.failRestart(`timed out after ${(this.phaseTimeoutMs / 1000).toFixed(1)} s waiting for ${who} to be restored`);
+      }
+    }, this.phaseTimeoutMs);
+    this.restart = { generation, total, ready: new Set(), timer };
+  }
+
+  private checkRestartBarrier(): void {
+    const b = this.restart;
+    if (!b) return;
+    for (const r of this.procs.values()) {
+      if (r.info.restarted && r.info.connected && !r.lost) b.ready.add(r.info.procId);
+    }
+    if (b.ready.size < b.total) return;
+    clearTimeout(b.timer);
+    this.restart = null;
+    this.log(`restart of generation ${b.generation}: all ${b.total} process(es) restored; resuming`);
+    this.sendResume(b.generation, [...b.ready]);
+    this.scheduleInterval();
+  }
+
+  private failRestart(message: string): void {
+    const b = this.restart;
+    if (!b) return;
+    clearTimeout(b.timer);
+    this.restart = null;
+    this.lastError = `restart failed: ${message}`;
+    this.log(`${this.lastError}; killing the other restored processes`);
+    this.sendKill(this.liveProcs().map((r) => r.info.procId), "SIGKILL");
+  }
+
+  // ---------- commands to agents (RoundHost) ----------
+
+  private byAgent(procIds: number[]): Map<AgentConn, number[]> {
+    const m = new Map<AgentConn, number[]>();
+    for (const id of procIds) {
+      const r = this.procs.get(id);
+      const conn = r && !r.lost ? this.agents.get(r.agentId) : undefined;
+      if (!conn) continue;
+      const list = m.get(conn) ?? [];
+      list.push(id);
+      m.set(conn, list);
+    }
+    return m;
+  }
+
+  sendSuspend(generation: number, procIds: number[]): void {
+    for (const [conn, ids] of this.byAgent(procIds)) {
+      for (const id of ids) {
+        const r = this.procs.get(id);
+        if (r) r.info.state = "suspending";
+      }
+      this.send(conn, { suspend: { generation, procIds: ids } });
+    }
+  }
+
+  sendWrite(generation: number, targets: { procId: number; path: string }[]): number {
+    const byId = new Map(targets.map((t) => [t.procId, t]));
+    let level = this.opts.compress;
+    for (const [conn, ids] of this.byAgent(targets.map((t) => t.procId))) {
+      const compress = conn.compress >= 0 ? conn.compress : this.opts.compress;
+      level = compress;
+      this.send(conn, { write: { generation, compress, targets: ids.map((id) => byId.get(id) as { procId: number; path: string }) } });
+    }
+    return level;
+  }
+
+  sendResume(generation: number, procIds: number[]): void {
+    for (const [conn, ids] of this.byAgent(procIds)) this.send(conn, { resume: { generation, procIds: ids } });
+  }
+
+  sendKill(procIds: number[], signal = "SIGTERM"): void {
+    for (const [conn, ids] of this.byAgent(procIds)) this.send(conn, { kill: { procIds: ids, signal } });
+  }
+
+  // ---------- CLI operations ----------
+
+  status(): StatusReply {
+    const round = this.round;
+    let done = 0;
+    let total = 0;
+    if (round) {
+      for (const p of round.progress.values()) {
+        done += p.rawDone;
+        total += p.rawTotal;
+      }
+    }
+    return {
+      jobId: this.jobId,
+      state: this.state,
+      numProcs: this.liveProcs().length,
+      numAgents: this.agents.size,
+      lastGeneration: this.lastGeneration,
+      lastGenerationDir: this.lastGenerationDir,
+      ckptDir: this.ckptDir,
+      intervalSecs: this.intervalSecs,
+      host: this.opts.host,
+      port: this.opts.port,
+      pid: process.pid,
+      version: MANA_VERSION,
+      lastError: this.lastError,
+      uptimeMs: Date.now() - this.startedMs,
+      command: this.command,
+      checkpointInProgress: round !== null,
+      checkpointGeneration: round?.generation ?? 0,
+      progressRawDone: done,
+      progressRawTotal: total,
+      procsWritten: round?.written.size ?? 0,
+      procsInCheckpoint: round?.procs.length ?? 0,
+      checkpointElapsedMs: round ? Date.now() - round.startedMs : 0,
+    };
+  }
+
+  list(): ListReply {
+    return { procs: [...this.procs.values()].sort((a, b) => a.info.procId - b.info.procId).map((r) => ({ ...r.info })) };
+  }
+
+  /** Starts a generation (or joins the one running). blocking: resolves when it is committed. */
+  async checkpoint(blocking: boolean, killAfter = false): Promise<CheckpointReply> {
+    const fail = (error: string): CheckpointReply => ({ ok: false, error, generation: 0, dir: "", bytes: 0, millis: 0, numProcs: 0 });
+    if (this.exiting) return fail("the coordinator is shutting down");
+    let round = this.round;
+    if (!round) {
+      if (this.restart) return fail(`the job is restarting (generation ${this.restart.generation}); checkpoint once it runs`);
+      const live = this.liveProcs();
+      if (live.length === 0) return fail("no processes to checkpoint (none has attached to this coordinator)");
+      const gen = nextGeneration(this.ckptDir, this.lastGeneration);
+      round = new CheckpointRound(this, gen, live.map((r) => ({ ...r.info })), killAfter || this.opts.killAfterCkpt);
+      this.round = round;
+      const started = round;
+      void started.done.then((res) => this.roundFinished(started, res));
+    }
+    if (!blocking) {
+      return { ok: true, error: "", generation: round.generation, dir: path.join(this.ckptDir, genDirName(round.generation)), bytes: 0, millis: 0, numProcs: round.procs.length };
+    }
+    return round.done;
+  }
+
+  private roundFinished(round: CheckpointRound, res: CheckpointReply): void {
+    if (this.round === round) this.round = null;
+    if (res.ok) {
+      this.lastGeneration = res.generation;
+      this.lastGenerationDir = res.dir;
+      this.lastError = "";
+    } else {
+      this.lastError = res.error;
+    }
+    this.scheduleInterval();
+  }
+
+  setIntervalSecs(secs: number): number {
+    this.intervalSecs = Math.max(0, Math.floor(secs));
+    this.log(`checkpoint interval ${this.intervalSecs ? `${this.intervalSecs} s` : "off"}`);
+    this.scheduleInterval();
+    return this.intervalSecs;
+  }
+
+  /** DMTCP counts the interval from the end of the last checkpoint; so do we. */
+  private scheduleInterval(): void {
+    if (this.intervalTimer) clearTimeout(this.intervalTimer);
+    this.intervalTimer = null;
+    if (this.intervalSecs <= 0 || this.exiting) return;
+    this.intervalTimer = setTimeout(() => {
+      this.intervalTimer = null;
+      if (this.round || this.restart || this.liveProcs().length === 0) {
+        this.scheduleInterval();
+        return;
+      }
+      this.log(`interval checkpoint (every ${this.intervalSecs} s)`);
+      void this.checkpoint(false);
+    }, this.intervalSecs * 1000);
+    this.intervalTimer.unref();
+  }
+
+  kill(): number {
+    const ids = this.liveProcs().map((r) => r.info.procId);
+    this.log(`kill requested: ${ids.length} process(es)`);
+    this.sendKill(ids);
+    return ids.length;
+  }
+
+  /** Kills the job's processes (as DMTCP's `q`), then exits once they are gone or after 3 s. */
+  quit(): void {
+    if (this.exiting) return;
+    const n = this.kill();
+    this.log("quit requested");
+    if (n === 0) {
+      this.exit(0);
+      return;
+    }
+    const started = Date.now();
+    const poll = setInterval(() => {
+      if (this.liveProcs().length === 0 || Date.now() - started > 3000) {
+        clearInterval(poll);
+        this.exit(0);
+      }
+    }, 50);
+  }
+
+  private exit(code: number): void {
+    if (this.exiting) return;
+    this.exiting = true;
+    if (this.intervalTimer) clearTimeout(this.intervalTimer);
+    this.cancelLostTimer();
+    for (const a of this.agents.values()) {
+      a.writer.close();
+      a.sink.end();
+    }
+    this.opts.onExit(code);
+  }
+}
+
+function newJobId(): string {
+  const t = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "-");
+  return `${os.hostname()}-${t}-${randomBytes(2).toString("hex")}`;
+}
+
+function describeShort(p: ProcInfo): string {
+  return `process ${p.procId} (pid ${p.pid} on ${p.host})`;
+}
