@@ -57,6 +57,8 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // Leftover handles (a gRPC channel closing, a retry timer) must not hold the exit back.
+    setTimeout(() => process.exit(code), 200).unref();
   },
   (err: unknown) => {
     process.stderr.write(`mana: internal error: ${errorMessage(err)}\n`);

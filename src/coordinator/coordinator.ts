@@ -249,7 +249,7 @@ export class Coordinator implements RoundHost {
   private procExited(procId: number, status: number, signal: string): void {
     const r = this.procs.get(procId);
     const why = signal ? `was killed by ${signal}` : `exited with status ${status}`;
-    this.log(`${this.describeProc(procId)} ${why}`);
+    this.log(`${r ? describeShort(r.info) : `process ${procId}`} ${why}`);
     this.procs.delete(procId);
     this.round?.onProcGone(procId, why);
     if (this.restart && r && this.restart.ready.size < this.restart.total && r.info.restarted) {

@@ -18,6 +18,10 @@ interface ServiceCtor {
 
 let cachedCtor: ServiceCtor | undefined;
 
+// grpc-js prints its own errors ("E No address added ...") to stderr; mana reports failures
+// itself in one line, so keep grpc-js quiet unless debugging.
+if (!process.env.MANA_DEBUG && !process.env.GRPC_VERBOSITY) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
+
 export function coordinatorService(): ServiceCtor {
   if (cachedCtor) return cachedCtor;
   const def = protoLoader.loadSync(PROTO_PATH, LOADER_OPTIONS);
