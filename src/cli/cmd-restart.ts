@@ -1,3 +1,109 @@
-export async function cmdRestart(_argv: string[]): Promise<number> {
-  return 1;
+// mana restart: validate a committed generation, join or start a coordinator (whose ckptdir is
+// the generation's, so new generations stay next to it), start mana_restore per process, pass
+// the coordinator's restart barrier, and exit with the restored program's status.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Agent } from "../agent/agent.js";
+import { UsageError, UserError } from "../errors.js";
+import { readImage } from "../native.js";
+import { libmanaPath, restoreProgramPath } from "../paths.js";
+import { resolveGeneration } from "../store/resolve.js";
+import { optFlag, optString, parseArgs, type OptSpec } from "./args.js";
+import { COORD_OPTS, coordAddress } from "./coord-address.js";
+import { agentLogger, coordMode, runToExit } from "./cmd-launch.js";
+import { jobCoordinator } from "./job-coordinator.js";
+import { CKPTDIR_OPT, ckptDir, HELP_OPT, INTERVAL_OPT, intervalSecs, PHASE_TIMEOUT_OPT, phaseTimeoutMs } from "./settings.js";
+
+export const RESTART_HELP = `usage: mana restart [DIR] [--new-coordinator|--join] [--coord-host H] [--coord-port P]
+                    [--port-file F] [-i SECS] [--ckptdir D] [--allow-missing-files]
+
+Restarts a job from a committed checkpoint generation. DIR is a gen-NNNNNN dir or a checkpoint
+dir (then its latest generation); default <ckptdir>/latest. The restored program writes to
+this terminal, and mana restart exits with its status. New checkpoints go to the generation's
+checkpoint dir (or --ckptdir), so <ckptdir>/latest stays the newest.
+
+options:
+  --new-coordinator      always start a coordinator (fails if the port is in use)
+  --join                 join a running coordinator (fails if none answers)
+  --coord-host H         coordinator host (default $MANA_COORD_HOST, else 127.0.0.1)
+  --coord-port P         coordinator port (default $MANA_COORD_PORT, else 7779; 0 = any free port)
+  --port-file F          the started coordinator writes its port to F
+  --token-file F         per-job token file (coordinators on network addresses)
+  -i, --interval SECS    checkpoint every SECS seconds (default $MANA_CHECKPOINT_INTERVAL, else off)
+  --ckptdir D            checkpoint directory for new generations (and where DIR defaults from)
+  --allow-missing-files  continue when files open at checkpoint time are gone (they stay closed)
+  -h, --help             this help`;
+
+const SPECS: OptSpec[] = [
+  HELP_OPT,
+  ...COORD_OPTS,
+  { name: "new-coordinator" },
+  { name: "join", short: "j", aliases: ["join-coordinator"] },
+  INTERVAL_OPT,
+  CKPTDIR_OPT,
+  { name: "allow-missing-files" },
+  PHASE_TIMEOUT_OPT,
+];
+
+export async function cmdRestart(argv: string[]): Promise<number> {
+  const p = parseArgs("restart", argv, SPECS);
+  if (optFlag(p, "help")) {
+    process.stdout.write(RESTART_HELP + "\n");
+    return 0;
+  }
+  if (p.positionals.length > 1) throw new UsageError(`give at most one DIR, not ${p.positionals.length} (see mana restart --help)`);
+  const mode = coordMode("restart", p);
+  // default: <ckptdir>/latest (resolveGeneration falls back to the newest gen-NNNNNN)
+  const input = p.positionals[0] ?? ckptDir(p);
+  const interval = intervalSecs("restart", p);
+  const tokenFile = optString(p, "token-file");
+  const phaseTimeout = p.opts.has("phase-timeout-ms") || process.env.MANA_PHASE_TIMEOUT_MS ? phaseTimeoutMs("restart", p) : undefined;
+
+  // Validate everything before starting anything.
+  const gen = resolveGeneration(input);
+  const { manifest } = gen;
+  if (manifest.procs.length === 0) throw new UserError(`${gen.dir}/manifest.json lists no processes`);
+  const images = manifest.procs.map((mp) => {
+    const file = path.join(gen.dir, mp.image);
+    if (!fs.existsSync(file)) throw new UserError(`image ${file} of process ${mp.procId} is missing; the generation is damaged, restart an older one`);
+    const d = readImage(file);
+    if (mp.headerHash && d.headerHash !== mp.headerHash) {
+      throw new UserError(`image ${file} does not match manifest.json (header hash ${d.headerHash}, manifest says ${mp.headerHash}); restart an older generation`);
+    }
+    return { procId: mp.procId, file, command: mp.command || d.info.cmdline };
+  });
+  const restoreBin = restoreProgramPath();
+  if (!fs.existsSync(restoreBin)) throw new UserError(`the restore program ${restoreBin} is missing; build it with npm run build (or make -C native)`);
+  const libmana = libmanaPath();
+
+  const job = await jobCoordinator({
+    cmd: "restart",
+    mode,
+    address: coordAddress("restart", p, false),
+    portFile: optString(p, "port-file"),
+    tokenFile,
+    ckptDir: optString(p, "ckptdir") ? ckptDir(p) : gen.ckptDir,
+    intervalSecs: interval,
+    phaseTimeoutMs: phaseTimeout,
+  });
+
+  const agent = new Agent({
+    coord: job.address,
+    tokenFile,
+    libmana,
+    compress: manifest.compress ?? -1,
+    command: manifest.command,
+    jobId: manifest.jobId,
+    restart: { generation: manifest.generation, total: images.length },
+    log: agentLogger("restart"),
+  });
+  await agent.start();
+  const procs = [];
+  for (const img of images) {
+    procs.push(await agent.spawnRestore(img.procId, restoreBin, img.file, optFlag(p, "allow-missing-files"), manifest.generation, img.command));
+  }
+  // The job's status: the first non-zero exit among its processes, else 0.
+  const all = Promise.all(procs.map((pr) => pr.exitPromise)).then((rs) => rs.find((r) => r.status !== 0) ?? rs[0] ?? { status: 0, signal: "" });
+  const first = manifest.command.split(" ")[0] || "the restored program";
+  return runToExit("restart", agent, all, first);
 }
