@@ -4,8 +4,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Agent } from "../agent/agent.js";
-import { UsageError, UserError } from "../errors.js";
-import { readImage } from "../native.js";
+import { UsageError, UserError, errorMessage } from "../errors.js";
+import { hostFacts, readImage } from "../native.js";
 import { libmanaPath, restoreProgramPath } from "../paths.js";
 import { resolveGeneration } from "../store/resolve.js";
 import { optFlag, optString, parseArgs, type OptSpec } from "./args.js";
@@ -63,10 +63,31 @@ export async function cmdRestart(argv: string[]): Promise<number> {
   const gen = resolveGeneration(input);
   const { manifest } = gen;
   if (manifest.procs.length === 0) throw new UserError(`${gen.dir}/manifest.json lists no processes`);
+  const allowMissing = optFlag(p, "allow-missing-files");
+  const host = hostFacts();
   const images = manifest.procs.map((mp) => {
     const file = path.join(gen.dir, mp.image);
     if (!fs.existsSync(file)) throw new UserError(`image ${file} of process ${mp.procId} is missing; the generation is damaged, restart an older one`);
-    const d = readImage(file);
+    let d;
+    try {
+      d = readImage(file);
+    } catch (err) {
+      const msg = errorMessage(err).replace(/^mana: /, "");
+      throw new UserError(msg.includes(mp.image) ? msg : `${file}: ${msg}`);
+    }
+    if (host && d.info.vdsoSize !== host.vdsoSize) {
+      // The restored process keeps calling into the vdso it had; a different one cannot work.
+      throw new UserError(
+        `${file} was checkpointed on kernel ${d.info.kernelRelease} (vdso ${d.info.vdsoSize} bytes), but this host runs ${host.kernelRelease} (vdso ${host.vdsoSize} bytes); restart it on a host with kernel ${d.info.kernelRelease}`,
+      );
+    }
+    for (const fd of d.fds) {
+      if (fd.kind !== "regular" || !fd.path || fs.existsSync(fd.path)) continue;
+      if (!allowMissing) {
+        throw new UserError(`file ${fd.path} (fd ${fd.fd} of process ${mp.procId}, open at checkpoint) is missing; put it back, or pass --allow-missing-files to continue without it`);
+      }
+      process.stderr.write(`mana restart: warning: file ${fd.path} (fd ${fd.fd} of process ${mp.procId}) is missing; continuing without it (--allow-missing-files)\n`);
+    }
     if (mp.headerHash && d.headerHash !== mp.headerHash) {
       throw new UserError(`image ${file} does not match manifest.json (header hash ${d.headerHash}, manifest says ${mp.headerHash}); restart an older generation`);
     }
@@ -100,7 +121,7 @@ export async function cmdRestart(argv: string[]): Promise<number> {
   await agent.start();
   const procs = [];
   for (const img of images) {
-    procs.push(await agent.spawnRestore(img.procId, restoreBin, img.file, optFlag(p, "allow-missing-files"), manifest.generation, img.command));
+    procs.push(await agent.spawnRestore(img.procId, restoreBin, img.file, allowMissing, manifest.generation, img.command));
   }
   // The job's status: the first non-zero exit among its processes, else 0.
   const all = Promise.all(procs.map((pr) => pr.exitPromise)).then((rs) => rs.find((r) => r.status !== 0) ?? rs[0] ?? { status: 0, signal: "" });

@@ -80,6 +80,8 @@ export class Coordinator implements RoundHost {
   private lastGenerationDir = "";
   private lastError = "";
   private restart: { generation: number; total: number; ready: Set<number>; timer: NodeJS.Timeout } | null = null;
+  /** Checkpoint requests that arrived during the restart barrier wait for its end. */
+  private restartWaiters: (() => void)[] = [];
   private exiting = false;
 
   constructor(opts: CoordinatorOptions) {
@@ -323,6 +325,7 @@ export class Coordinator implements RoundHost {
     this.log(`restart of generation ${b.generation}: all ${b.total} process(es) restored; resuming`);
     this.sendResume(b.generation, [...b.ready]);
     this.scheduleInterval();
+    this.releaseRestartWaiters();
   }
 
   private failRestart(message: string): void {
@@ -333,6 +336,13 @@ export class Coordinator implements RoundHost {
     this.lastError = `restart failed: ${message}`;
     this.log(`${this.lastError}; killing the other restored processes`);
     this.sendKill(this.liveProcs().map((r) => r.info.procId), "SIGKILL");
+    this.releaseRestartWaiters();
+  }
+
+  private releaseRestartWaiters(): void {
+    const w = this.restartWaiters;
+    this.restartWaiters = [];
+    for (const f of w) f();
   }
 
   // ---------- commands to agents (RoundHost) ----------
@@ -425,6 +435,11 @@ export class Coordinator implements RoundHost {
   async checkpoint(blocking: boolean, killAfter = false): Promise<CheckpointReply> {
     const fail = (error: string): CheckpointReply => ({ ok: false, error, generation: 0, dir: "", bytes: 0, millis: 0, numProcs: 0 });
     if (this.exiting) return fail("the coordinator is shutting down");
+    if (!this.round && this.restart) {
+      // A checkpoint asked for while the job is being restored is taken once it runs again.
+      await new Promise<void>((resolve) => this.restartWaiters.push(resolve));
+      if (this.exiting) return fail("the coordinator is shutting down");
+    }
     let round = this.round;
     if (!round) {
       if (this.restart) return fail(`the job is restarting (generation ${this.restart.generation}); checkpoint once it runs`);

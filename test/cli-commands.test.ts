@@ -1,0 +1,227 @@
+// The mana CLI against a real coordinator: --help, one-line errors, --json, busy ports,
+// restart of a dir without a committed generation. Real processes only (node bin/mana ...).
+import t from "tap";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import * as net from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const manaBin = join(repo, "bin", "mana");
+
+/** Compiles src/ when dist/ is missing or older than the sources (the CLI runs from dist/). */
+function buildIfStale(): void {
+  const main = join(repo, "dist", "cli", "main.js");
+  const newest = (d: string): number =>
+    readdirSync(d, { withFileTypes: true }).reduce(
+      (m, e) => Math.max(m, e.isDirectory() ? newest(join(d, e.name)) : statSync(join(d, e.name)).mtimeMs),
+      0,
+    );
+  if (existsSync(main) && statSync(main).mtimeMs >= newest(join(repo, "src"))) return;
+  spawnSync(process.execPath, [join(repo, "scripts", "gen-wire.mjs")], { stdio: "inherit" });
+  const r = spawnSync(process.execPath, [join(repo, "node_modules", "typescript", "bin", "tsc"), "-p", join(repo, "tsconfig.json")], { stdio: "inherit" });
+  if (r.status !== 0) throw new Error("tsc failed");
+}
+buildIfStale();
+
+interface Done { code: number | null; stdout: string; stderr: string }
+
+function mana(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<Done> {
+  return new Promise((res) => {
+    const c = spawn(process.execPath, [manaBin, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    c.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    c.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => c.kill("SIGKILL"), timeoutMs);
+    c.on("close", (code) => {
+      clearTimeout(timer);
+      res({ code, stdout, stderr });
+    });
+  });
+}
+
+const lines = (s: string): string[] => s.split("\n").filter((l) => l.trim() !== "");
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+/** A real coordinator on --port 0; the port comes from --port-file. */
+async function startCoordinator(dir: string, env: NodeJS.ProcessEnv = {}): Promise<{ port: number; stop: () => Promise<void> }> {
+  const portFile = join(dir, "port");
+  const c = spawn(process.execPath, [manaBin, "coordinator", "--port", "0", "--port-file", portFile, "--ckptdir", join(dir, "ckpt")], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  const exited = new Promise<void>((r) => c.on("close", () => r()));
+  for (let i = 0; i < 200 && !existsSync(portFile); i++) await sleep(50);
+  const port = Number(readFileSync(portFile, "utf8").trim());
+  return {
+    port,
+    stop: async () => {
+      c.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+const tmp = mkdtempSync(join(process.env.MANA_TEST_TMP ?? tmpdir(), "mana-cli-"));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+
+t.test("--help of every command", async (t) => {
+  for (const cmd of ["coordinator", "launch", "command", "restart", "inspect"]) {
+    const r = await mana([cmd, "--help"]);
+    t.equal(r.code, 0, `mana ${cmd} --help exits 0`);
+    t.match(r.stdout, new RegExp(`^usage: mana ${cmd}`), `mana ${cmd} --help prints its usage`);
+    t.equal(r.stderr, "", `mana ${cmd} --help writes nothing to stderr`);
+  }
+  const top = await mana(["--help"]);
+  t.equal(top.code, 0);
+  t.match(top.stdout, /commands:/);
+});
+
+t.test("usage errors are one line, exit 2", async (t) => {
+  const cases: [string[], RegExp][] = [
+    [["command", "--bogus"], /^mana command: unknown option --bogus/],
+    [["command"], /^mana command: say what to do/],
+    [["command", "--status", "--list"], /^mana command: give only one action/],
+    [["launch"], /^mana launch: say which program to run/],
+    [["launch", "--join", "--new-coordinator", "--", "/bin/true"], /exclude each other/],
+    [["coordinator", "--port", "x"], /^mana coordinator: --port must be a whole number/],
+    [["inspect"], /^mana inspect: give one IMAGE or DIR/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await mana(args);
+    t.equal(r.code, 2, `mana ${args.join(" ")} exits 2`);
+    t.equal(lines(r.stderr).length, 1, `one line: ${r.stderr}`);
+    t.match(r.stderr, re);
+  }
+  const u = await mana(["frobnicate"]);
+  t.equal(u.code, 2);
+  t.match(u.stderr, /^mana: unknown command "frobnicate"/);
+});
+
+t.test("mana command with no coordinator: one line, exit 1", async (t) => {
+  const port = await freePort();
+  const r = await mana(["command", "--coord-port", String(port), "--status"]);
+  t.equal(r.code, 1);
+  t.equal(lines(r.stderr).length, 1, `one line: ${r.stderr}`);
+  t.equal(r.stderr.trim(), `mana command: no coordinator at 127.0.0.1:${port} (is the job running? check --coord-port / MANA_COORD_PORT)`);
+  const e = await mana(["command", "--status"], { MANA_COORD_PORT: String(port) });
+  t.equal(e.code, 1);
+  t.match(e.stderr, new RegExp(`no coordinator at 127\\.0\\.0\\.1:${port}`), "MANA_COORD_PORT is honoured");
+});
+
+t.test("a coordinator answers --status/--list/--interval/--bcheckpoint, --json parses", async (t) => {
+  const dir = join(tmp, "coord");
+  mkdirSync(dir);
+  const c = await startCoordinator(dir);
+  t.teardown(c.stop);
+  const args = ["command", "--coord-port", String(c.port)];
+
+  const st = await mana([...args, "--status", "--json"]);
+  t.equal(st.code, 0, st.stderr);
+  const s = JSON.parse(st.stdout) as { state: string; numProcs: number; port: number; ckptDir: string };
+  t.equal(s.state, "RUNNING");
+  t.equal(s.numProcs, 0);
+  t.equal(s.port, c.port);
+  t.equal(s.ckptDir, join(dir, "ckpt"));
+
+  const text = await mana([...args, "--status"]);
+  t.match(text.stdout, /state:\s+RUNNING/);
+
+  const ls = await mana([...args, "--list", "--json"]);
+  t.equal(ls.code, 0);
+  t.same(JSON.parse(ls.stdout), { procs: [] });
+
+  const pf = await mana(["command", "--port-file", join(dir, "port"), "--list"]);
+  t.equal(pf.code, 0, "--port-file finds the coordinator");
+  t.match(pf.stdout, /no processes/);
+
+  const iv = await mana([...args, "--interval", "7", "--json"]);
+  t.equal(iv.code, 0);
+  t.same(JSON.parse(iv.stdout), { intervalSecs: 7 });
+  const st2 = JSON.parse((await mana([...args, "--status", "--json"])).stdout) as { intervalSecs: number };
+  t.equal(st2.intervalSecs, 7, "the interval took effect");
+
+  const bc = await mana([...args, "--bcheckpoint"]);
+  t.equal(bc.code, 1, "nothing to checkpoint is an error");
+  t.equal(lines(bc.stderr).length, 1, `one line: ${bc.stderr}`);
+  t.match(bc.stderr, /^mana command: no processes to checkpoint/);
+  const bj = await mana([...args, "--bcheckpoint", "--json"]);
+  t.equal(bj.code, 1);
+  t.equal((JSON.parse(bj.stdout) as { ok: boolean }).ok, false, "--json failure is still JSON");
+
+  const q = await mana([...args, "--quit"]);
+  t.equal(q.code, 0);
+  for (let i = 0; i < 100; i++) {
+    if ((await mana([...args, "--status"])).code === 1) break;
+    await sleep(50);
+  }
+  const gone = await mana([...args, "--status"]);
+  t.equal(gone.code, 1, "the coordinator is gone after --quit");
+  t.notOk(existsSync(join(dir, "port")), "it removed its port file");
+});
+
+t.test("a second coordinator on a busy port", async (t) => {
+  const dir = join(tmp, "busy");
+  mkdirSync(dir);
+  const c = await startCoordinator(dir);
+  t.teardown(c.stop);
+  // libmana is checked before the coordinator; point it at any existing file so this test
+  // does not depend on the native build.
+  const env = { MANA_LIBMANA: process.execPath };
+  const r = await mana(["launch", "--new-coordinator", "--coord-port", String(c.port), "--", "/bin/true"], env);
+  t.equal(r.code, 1);
+  t.equal(lines(r.stderr).length, 1, `one line: ${r.stderr}`);
+  t.equal(r.stderr.trim(), `mana launch: port ${c.port} is in use by another coordinator; use --join, or pick another --coord-port`);
+
+  const co = await mana(["coordinator", "--port", String(c.port), "--ckptdir", join(dir, "ckpt2")]);
+  t.equal(co.code, 1);
+  t.equal(lines(co.stderr).length, 1, `one line: ${co.stderr}`);
+  t.match(co.stderr, new RegExp(`^mana coordinator: port ${c.port} on 127\\.0\\.0\\.1 is in use`));
+
+  const free = await freePort();
+  const j = await mana(["launch", "--join", "--coord-port", String(free), "--", "/bin/true"], env);
+  t.equal(j.code, 1);
+  t.equal(lines(j.stderr).length, 1, `one line: ${j.stderr}`);
+  t.match(j.stderr, new RegExp(`^mana launch: no coordinator at 127\\.0\\.0\\.1:${free} to join`));
+});
+
+t.test("restart of a dir with only a partial generation", async (t) => {
+  const dir = join(tmp, "partial");
+  mkdirSync(join(dir, ".gen-000001.partial-xyz"), { recursive: true });
+  writeFileSync(join(dir, ".gen-000001.partial-xyz", "rank-00000.img"), "not an image");
+  for (const args of [["restart", dir], ["restart", "--ckptdir", dir], ["restart", join(dir, ".gen-000001.partial-xyz")]]) {
+    const r = await mana(args);
+    t.equal(r.code, 1, `mana ${args.join(" ")} exits 1`);
+    t.equal(lines(r.stderr).length, 1, `one line: ${r.stderr}`);
+    t.match(r.stderr, /^mana restart: .* has no committed checkpoint generation \(found only partial \.gen-\*\.partial-\* directories\?\)$/m);
+  }
+  const missing = await mana(["restart", join(tmp, "nowhere")]);
+  t.equal(missing.code, 1);
+  t.match(missing.stderr, /^mana restart: .*nowhere does not exist/);
+  const ins = await mana(["inspect", dir]);
+  t.equal(ins.code, 1);
+  t.match(ins.stderr, /no committed checkpoint generation/);
+});
+
+t.test("inspect of something that is not an image: one line", async (t) => {
+  const f = join(tmp, "junk.img");
+  writeFileSync(f, "junk".repeat(100));
+  const r = await mana(["inspect", f]);
+  t.equal(r.code, 1);
+  t.equal(lines(r.stderr).length, 1, `one line: ${r.stderr}`);
+  t.match(r.stderr, /^mana inspect: /);
+  t.notMatch(r.stderr, /at .*\.js:\d+/, "no stack trace");
+});
