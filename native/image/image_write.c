@@ -311,9 +311,12 @@ static int finish(mana_img_writer *w, char *err) {
 
   if (mana_img_pwritev_full(w->fd, iov, 6, h->meta_offset) < 0)
     return io_err(w, err, "write metadata of", h->meta_offset, errno);
+  /* Data before header on disk too: after a crash a valid header then promises valid data.
+   * The second fsync only has the header page left to flush. */
+  if (w->opts.fsync && fsync(w->fd) < 0) return io_err(w, err, "fsync", h->meta_offset, errno);
   if (mana_img_pwrite_full(w->fd, w->hdr.bytes, sizeof w->hdr.bytes, 0) < 0)
     return io_err(w, err, "write header of", 0, errno);
-  if (w->opts.fsync && fsync(w->fd) < 0) return io_err(w, err, "fsync", h->file_size, errno);
+  if (w->opts.fsync && fsync(w->fd) < 0) return io_err(w, err, "fsync", 0, errno);
   int fd = w->fd;
   w->fd = -1;
   /* close reports delayed write errors on NFS and the like: the image is not durable then. */

@@ -209,11 +209,25 @@ static const struct fdspec fds[4] = {
     {{.fd = 5, .kind = MANA_FD_DELETED, .flags = O_RDONLY, .size = 10}, "/tmp/gone (deleted)"},
 };
 
+struct progress {
+  int calls, monotonic;
+  uint64_t raw, stored;
+};
+static void on_progress(void *arg, uint64_t raw, uint64_t stored) {
+  struct progress *p = arg;
+  p->monotonic = p->calls == 0 ? 1 : p->monotonic && raw > p->raw && stored >= p->stored;
+  p->calls++;
+  p->raw = raw;
+  p->stored = stored;
+}
+
 static int write_image(const char *path, int level, const struct mana_img_alloc *a,
                        struct mana_img_header *hdr) {
   char err[MANA_IMG_ERRLEN];
   struct mana_img_info info = make_info();
-  struct mana_img_write_opts o = {.compress_level = level, .fsync = 1};
+  struct progress pr = {0, 0, 0, 0};
+  struct mana_img_write_opts o = {.compress_level = level, .fsync = 1, .progress = on_progress,
+                                  .progress_arg = &pr};
   mana_img_writer *w;
   if (mana_imgw_open(&w, path, &info, &o, a, err)) {
     fprintf(stderr, "%s\n", err);
@@ -229,6 +243,9 @@ static int write_image(const char *path, int level, const struct mana_img_alloc 
     fprintf(stderr, "%s\n", err);
     return -1;
   }
+  CHECK(pr.calls > 0 && pr.monotonic && pr.raw == hdr->raw_bytes && pr.stored == hdr->stored_bytes,
+        "progress: %d calls, raw %llu stored %llu", pr.calls, (unsigned long long)pr.raw,
+        (unsigned long long)pr.stored);
   return 0;
 fail:
   fprintf(stderr, "%s\n", err);
@@ -483,6 +500,17 @@ static void check_writer_errors(const char *dir, const char *existing) {
         "unaligned region: %s", err);
   CHECK(mana_imgw_close(w, NULL, err) < 0 && one_line(err), "close after error: %s", err);
   CHECK(access(p, F_OK) < 0, "failed image was not removed");
+
+  /* Abandoning a half-written image removes it. */
+  snprintf(p, sizeof p, "%s/abandoned.img", dir);
+  unlink(p);
+  if (mana_imgw_open(&w, p, &info, NULL, NULL, err) == 0) {
+    CHECK(mana_imgw_add_region(w, &regs[0].r, NULL, regs[0].data, err) == 0, "add: %s", err);
+    mana_imgw_abort(w);
+    CHECK(access(p, F_OK) < 0, "abandoned image was not removed");
+  } else {
+    CHECK(0, "open abandoned.img: %s", err);
+  }
 
   /* A directory that does not exist. */
   snprintf(p, sizeof p, "%s/no/such/dir/x.img", dir);

@@ -235,6 +235,9 @@ const char *mana_imgr_str(const mana_img_reader *r, uint32_t off);
  * chunk's hash. Zero chunks are memset only if zero_fill (fresh anonymous memory is zero). */
 int mana_imgr_read_region(mana_img_reader *r, uint64_t i, void *dst, int zero_fill,
                           char err[MANA_IMG_ERRLEN]);
+/* Memory taken from the allocator by a reader: the metadata block (about 32 bytes per 4 MiB of
+ * memory plus 64 per region), 4 MiB once the first compressed chunk is read, and 4 MiB more
+ * for mana_imgr_verify. */
 /* Reads and verifies every chunk of every region without keeping the data. */
 int mana_imgr_verify(mana_img_reader *r, char err[MANA_IMG_ERRLEN]);
 /* The image file's descriptor (the restore program closes it before restoring fds). */
