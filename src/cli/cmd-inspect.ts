@@ -82,7 +82,7 @@ function inspectOne(file: string, verify: boolean): ImageReport {
   const r: ImageReport = { image, problems: [] };
   if (verify) {
     r.verify = verifyImage(file);
-    if (!r.verify.ok) r.problems.push(`verification failed: ${r.verify.error ?? "unknown error"}`);
+    if (!r.verify.ok) r.problems.push(`verification failed: ${(r.verify.error ?? "unknown error").replace(/^mana: /, "")}`);
   }
   return r;
 }

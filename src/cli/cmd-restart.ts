@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Agent } from "../agent/agent.js";
 import { UsageError, UserError, errorMessage } from "../errors.js";
-import { hostFacts, readImage } from "../native.js";
+import { hostFacts, readImage, verifyImage } from "../native.js";
 import { libmanaPath, restoreProgramPath } from "../paths.js";
 import { resolveGeneration } from "../store/resolve.js";
 import { optFlag, optString, parseArgs, type OptSpec } from "./args.js";
@@ -32,6 +32,8 @@ options:
   -i, --interval SECS    checkpoint every SECS seconds (default $MANA_CHECKPOINT_INTERVAL, else off)
   --ckptdir D            checkpoint directory for new generations (and where DIR defaults from)
   --allow-missing-files  continue when files open at checkpoint time are gone (they stay closed)
+  --no-verify            skip checking every chunk's hash before restoring (faster for huge
+                         images; a damaged image then fails after the old process is gone)
   -h, --help             this help`;
 
 const SPECS: OptSpec[] = [
@@ -42,6 +44,7 @@ const SPECS: OptSpec[] = [
   INTERVAL_OPT,
   CKPTDIR_OPT,
   { name: "allow-missing-files" },
+  { name: "no-verify" },
   PHASE_TIMEOUT_OPT,
 ];
 
@@ -64,6 +67,7 @@ export async function cmdRestart(argv: string[]): Promise<number> {
   const { manifest } = gen;
   if (manifest.procs.length === 0) throw new UserError(`${gen.dir}/manifest.json lists no processes`);
   const allowMissing = optFlag(p, "allow-missing-files");
+  const verify = !optFlag(p, "no-verify");
   const host = hostFacts();
   const images = manifest.procs.map((mp) => {
     const file = path.join(gen.dir, mp.image);
@@ -87,6 +91,15 @@ export async function cmdRestart(argv: string[]): Promise<number> {
         throw new UserError(`file ${fd.path} (fd ${fd.fd} of process ${mp.procId}, open at checkpoint) is missing; put it back, or pass --allow-missing-files to continue without it`);
       }
       process.stderr.write(`mana restart: warning: file ${fd.path} (fd ${fd.fd} of process ${mp.procId}) is missing; continuing without it (--allow-missing-files)\n`);
+    }
+    if (verify) {
+      // mana_restore finds a bad chunk only after it has replaced its own address space; a
+      // damaged image must be refused while the user can still pick another generation.
+      const v = verifyImage(file);
+      if (!v.ok) {
+        const msg = (v.error ?? "verification failed").replace(/^mana: /, "");
+        throw new UserError(msg.includes(mp.image) ? msg : `${file}: ${msg}`);
+      }
     }
     if (mp.headerHash && d.headerHash !== mp.headerHash) {
       throw new UserError(`image ${file} does not match manifest.json (header hash ${d.headerHash}, manifest says ${mp.headerHash}); restart an older generation`);

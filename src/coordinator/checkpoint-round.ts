@@ -140,7 +140,14 @@ export class CheckpointRound {
     });
   }
 
+  /** ms spent in each phase, logged at commit (control-plane cost vs. image I/O). */
+  readonly phaseMs: Partial<Record<RoundPhase, number>> = {};
+  private phaseStart = Date.now();
+
   private setPhase(phase: RoundPhase): void {
+    const now = Date.now();
+    this.phaseMs[this.phase] = now - this.phaseStart;
+    this.phaseStart = now;
     this.phase = phase;
     this.host.setPhase(phase);
   }
@@ -174,7 +181,11 @@ export class CheckpointRound {
       );
       this.partialDir = "";
       const commitMs = Date.now() - this.startedMs;
-      h.log(`checkpoint generation ${gen}: committed ${commit.dir} (${commit.totalBytes} bytes, ${commitMs} ms)`);
+      this.phaseMs.COMMITTING = Date.now() - this.phaseStart;
+      const ph = this.phaseMs;
+      h.log(
+        `checkpoint generation ${gen}: committed ${commit.dir} (${commit.totalBytes} bytes, ${commitMs} ms: suspend ${ph.SUSPENDING ?? 0}, write ${ph.WRITING ?? 0}, commit ${ph.COMMITTING} ms)`,
+      );
       await writeRestartScript(h.ckptDir, MANA_BIN, h.jobId).catch((err: unknown) =>
         h.log(`could not write the restart script in ${h.ckptDir}: ${errorMessage(err)}`),
       );
