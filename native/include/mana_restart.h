@@ -25,6 +25,12 @@ struct mana_restart_info {
   uint32_t threads_out;  /* incremented (atomically) by each restored thread once it runs
                             libmana code again */
   uint64_t unmap[MANA_RESTART_MAX_UNMAP][2]; /* [start, end) */
+  /* when the restore program could not hand the kernel brk back to the image (no
+   * PR_SET_MM_MAP), the kernel brk still ends inside the restorer's range: the checkpoint
+   * thread maps one PROT_NONE page here so that sbrk fails and glibc's malloc uses mmap,
+   * instead of growing a heap where the next restore program must live. 0 = nothing to do.
+   * libmana leaves this page out of later images. */
+  uint64_t brk_guard;
   /* MANA_* and other variables of the restart environment, "KEY=VALUE\0KEY=VALUE\0\0" */
   char env[MANA_RESTART_ENV_SIZE];
 };

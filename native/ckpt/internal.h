@@ -1,0 +1,98 @@
+/* internal.h — state shared by the parts of libmana (all hidden by libmana.map). */
+#ifndef MANA_CKPT_INTERNAL_H
+#define MANA_CKPT_INTERNAL_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mana_image.h"
+#include "mana_restart.h"
+
+#define MANA_MAX_THREADS 1024
+
+enum slot_state { SLOT_FREE = 0, SLOT_CLAIMED = 1, SLOT_PARKED = 2 };
+
+/* One application thread parked in the signal handler. Lives in libmana's bss, so it is
+ * part of the image and the restored thread finds its own slot again. */
+struct park_slot {
+  volatile int state;
+  int tid;
+  uint64_t fs_base;
+  uint64_t tid_addr;
+  uint64_t robust_head, robust_len;
+  uint64_t sigmask;
+  stack_t altstack;
+  int altstack_ok;
+  int seen_seq;
+  struct mana_ctx ctx;
+};
+
+struct mana_config {
+  int enabled;          /* constructor found MANA_AGENT_SOCK */
+  int ckpt_signal;
+  int proc_id;
+  char sock_path[512];
+};
+
+extern struct mana_config mana_cfg;
+extern struct mana_restart_info mana_restart_info;
+extern long mana_tid_offset;   /* offset of `tid` in glibc's struct pthread, -1 unknown */
+
+extern struct park_slot mana_slots[MANA_MAX_THREADS];
+extern volatile int mana_nslots;
+extern struct park_slot mana_ckpt_slot;   /* the checkpoint thread itself */
+extern volatile int mana_resume_seq;
+extern volatile int mana_suspending;
+extern volatile int mana_in_handler;
+extern int mana_ckpt_tid;
+
+/* init.c */
+uint64_t mana_get_fs_base(void);
+
+/* sig.c */
+int mana_real_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+void mana_sig_forward(int sig, siginfo_t *si, void *uc);
+int mana_real_sigmask(int how, const sigset_t *set, sigset_t *old);
+
+/* park.c */
+void mana_park_handler(int sig, siginfo_t *si, void *uc);
+int mana_park_all(char *err, size_t errlen);
+void mana_unpark_all(void);
+void mana_fill_self_slot(struct park_slot *s);
+void mana_fix_kernel_state(struct park_slot *s);
+
+/* fmt.c: string building without stdio or malloc (safe while threads are parked) */
+struct fmt {
+  char *buf;
+  size_t cap, len;
+};
+void fmt_init(struct fmt *f, char *buf, size_t cap);
+void fmt_str(struct fmt *f, const char *s);
+void fmt_u64(struct fmt *f, uint64_t v);
+void fmt_i64(struct fmt *f, int64_t v);
+void fmt_kv_str(struct fmt *f, const char *k, const char *v);
+void fmt_kv_u64(struct fmt *f, const char *k, uint64_t v);
+int mana_streq(const char *a, const char *b);
+int mana_strneq(const char *a, const char *b, size_t n);
+size_t mana_strlen(const char *s);
+void mana_strlcpy(char *dst, const char *src, size_t cap);
+int mana_parse_u64(const char *s, const char **end, uint64_t *out, int base);
+void mana_msleep(long ms);
+uint64_t mana_now_ns(int clock);
+
+/* wire.c */
+void *mana_ckpt_thread_main(void *arg);
+
+/* write.c */
+int mana_write_image(const char *path, int compress, uint64_t generation, char *err,
+                     size_t errlen, struct mana_img_header *hdr);
+extern int mana_sock_fd;
+
+/* maps.c */
+int mana_add_regions(void *w, char *err);
+/* fds.c */
+int mana_add_fds(void *w, const char *image_path, char *err);
+
+#endif

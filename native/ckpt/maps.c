@@ -1,0 +1,206 @@
+/* maps.c — the memory regions of the process, from one snapshot of /proc/self/maps taken
+ * before the image writer starts (so its own later mappings are not part of the image). */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "rawsys.h"
+
+extern uint64_t mana_vvar_start, mana_vdso_start, mana_vdso_end;
+extern uint64_t mana_rw_start, mana_rw_end;
+
+static char *buf;
+static uint64_t arena, arena_size, arena_used;
+static size_t cap, len;
+
+static int snapshot(void) {
+  if (!buf) {
+    cap = 1 << 20;
+    void *p = (void *)raw_syscall6(SYS_mmap, 0, cap, PROT_READ | PROT_WRITE,
+                                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if ((long)p < 0 && (long)p > -4096) return -1;
+    buf = p;
+  }
+  for (;;) {
+    int fd = (int)raw_syscall3(SYS_open, "/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    len = 0;
+    long r;
+    while ((r = raw_syscall3(SYS_read, fd, buf + len, cap - 1 - len)) > 0) {
+      len += (size_t)r;
+      if (len + 1 >= cap) break;
+    }
+    raw_syscall1(SYS_close, fd);
+    if (len + 1 < cap) break;
+    void *p = (void *)raw_syscall4(SYS_mremap, buf, cap, cap * 2, MREMAP_MAYMOVE);
+    if ((long)p < 0 && (long)p > -4096) return -1;
+    buf = p;
+    cap *= 2;
+  }
+  buf[len] = 0;
+  return 0;
+}
+
+struct line {
+  uint64_t start, end, offset;
+  int prot, shared;
+  const char *path; /* NUL-terminated inside buf (we cut the newline) */
+};
+
+static int changes_while_writing(const struct line *l);
+
+/* Parses the line at *pos and advances; returns 0 at the end. */
+static int next_line(size_t *pos, struct line *l) {
+  if (*pos >= len) return 0;
+  char *p = buf + *pos;
+  char *eol = p;
+  while (*eol && *eol != '\n') eol++;
+  *pos = (size_t)(eol - buf) + 1;
+  *eol = 0; /* the snapshot is parsed twice: the second pass sees the same NULs */
+  const char *q;
+  mana_parse_u64(p, &q, &l->start, 16);
+  mana_parse_u64(q + 1, &q, &l->end, 16);
+  q++;
+  l->prot = (q[0] == 'r' ? PROT_READ : 0) | (q[1] == 'w' ? PROT_WRITE : 0) |
+            (q[2] == 'x' ? PROT_EXEC : 0);
+  l->shared = q[3] == 's';
+  q += 5;
+  mana_parse_u64(q, &q, &l->offset, 16);
+  /* dev, inode */
+  for (int k = 0; k < 2; k++) {
+    while (*q == ' ') q++;
+    while (*q && *q != ' ') q++;
+  }
+  while (*q == ' ') q++;
+  l->path = q;
+  return 1;
+}
+
+static int ends_with(const char *s, const char *suf) {
+  size_t a = mana_strlen(s), b = mana_strlen(suf);
+  return a >= b && mana_streq(s + a - b, suf);
+}
+
+static int skipped(const struct line *l) {
+  return mana_streq(l->path, "[vvar]") || mana_streq(l->path, "[vvar_vclock]") ||
+         mana_streq(l->path, "[vdso]") || mana_streq(l->path, "[vsyscall]") ||
+         (mana_restart_info.brk_guard && l->start == mana_restart_info.brk_guard);
+}
+
+static void classify(const struct line *l, struct mana_img_region *r) {
+  memset(r, 0, sizeof *r);
+  r->start = l->start;
+  r->end = l->end;
+  r->prot = (uint32_t)l->prot;
+  r->file_offset = l->offset;
+  const char *p = l->path;
+  int file = p[0] == '/';
+  if (!(l->prot & PROT_READ)) {
+    r->kind = MANA_R_GUARD;
+    r->flags = MANA_RF_NO_DATA;
+  } else if (mana_streq(p, "[heap]")) {
+    r->kind = MANA_R_HEAP;
+  } else if (mana_streq(p, "[stack]")) {
+    r->kind = MANA_R_STACK;
+  } else if (l->shared) {
+    int anon = !file || mana_strneq(p, "/dev/zero", 9) || mana_strneq(p, "/dev/shm/", 9) ||
+               mana_strneq(p, "/SYSV", 5) || ends_with(p, " (deleted)");
+    r->kind = anon ? MANA_R_SHARED_ANON : MANA_R_SHARED_FILE;
+    if (!anon) r->flags = MANA_RF_NO_DATA;
+  } else if (file) {
+    r->kind = MANA_R_FILE;
+  } else {
+    r->kind = MANA_R_ANON;
+  }
+}
+
+uint64_t mana_raw_total(void) {
+  mana_vvar_start = mana_vdso_start = mana_vdso_end = 0;
+  if (snapshot() != 0) {
+    len = 0;
+    return 0;
+  }
+  uint64_t total = 0;
+  size_t pos = 0;
+  arena_size = 0;
+  struct line l;
+  while (next_line(&pos, &l)) {
+    if (mana_streq(l.path, "[vvar]")) mana_vvar_start = l.start;
+    if (mana_streq(l.path, "[vdso]")) {
+      mana_vdso_start = l.start;
+      mana_vdso_end = l.end;
+    }
+    if (skipped(&l)) continue;
+    total += l.end - l.start;
+    if (changes_while_writing(&l)) arena_size += l.end - l.start;
+  }
+  if (!mana_vvar_start) mana_vvar_start = mana_vdso_start;
+  return total;
+}
+
+/* The checkpoint thread changes its own stack (and TLS, which glibc keeps at the top of the
+ * stack mapping) and libmana's writable data while the image is written; the writer hashes
+ * a chunk and copies it to the file later, so such regions are handed over as a copy. */
+/* The writer hashes a chunk when it is added and copies it to the file later, so memory
+ * that changes during the write must be handed over as a copy: the checkpoint thread's own
+ * stack (with its TLS, which glibc keeps at the top of the stack mapping), libmana's data,
+ * and, cheaply, every small writable region (ld.so and libc bookkeeping that a library call
+ * might touch). One arena holds all copies until mana_imgw_close. */
+#define SMALL_RW (1ull << 20)
+
+static int changes_while_writing(const struct line *l) {
+  uint64_t sp = (uint64_t)__builtin_frame_address(0);
+  if (!(l->prot & PROT_READ)) return 0;
+  return (sp >= l->start && sp < l->end) || (l->start < mana_rw_end && mana_rw_start < l->end) ||
+         ((l->prot & PROT_WRITE) && l->end - l->start <= SMALL_RW);
+}
+
+void mana_release_copies(void) {
+  if (arena) raw_syscall2(SYS_munmap, arena, arena_size);
+  arena = arena_size = arena_used = 0;
+}
+
+int mana_add_regions(void *wp, char *err) {
+  mana_img_writer *w = wp;
+  if (len == 0) {
+    struct fmt f;
+    fmt_init(&f, err, MANA_IMG_ERRLEN);
+    fmt_str(&f, "cannot read /proc/self/maps");
+    return -1;
+  }
+  size_t pos = 0;
+  struct line l;
+  struct mana_img_region r;
+  if (arena_size) {
+    long a = raw_syscall6(SYS_mmap, 0, arena_size, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (a < 0 && a > -4096) {
+      struct fmt f;
+      fmt_init(&f, err, MANA_IMG_ERRLEN);
+      fmt_str(&f, "out of memory for a copy of the checkpoint thread's own memory");
+      arena_size = 0;
+      return -1;
+    }
+    arena = (uint64_t)a;
+    arena_used = 0;
+  }
+  while (next_line(&pos, &l)) {
+    if (skipped(&l)) continue;
+    classify(&l, &r);
+    const char *path = l.path[0] ? l.path : NULL;
+    const void *data = (const void *)r.start;
+    uint64_t size = r.end - r.start;
+    if (!(r.flags & MANA_RF_NO_DATA) && changes_while_writing(&l) &&
+        arena_used + size <= arena_size) {
+      void *copy = (void *)(arena + arena_used);
+      memcpy(copy, data, size);
+      arena_used += size;
+      data = copy;
+    }
+    if (mana_imgw_add_region(w, &r, path, data, err) != 0) return -1;
+  }
+  return 0;
+}

@@ -1,0 +1,148 @@
+/* main.c — mana_restore [--allow-missing-files] IMAGE
+ *
+ * Rebuilds a checkpointed process inside this process: everything that can fail for a
+ * reason the user can fix is checked before the point of no return (exit 70 with one line
+ * on stderr); after it, the address space is the image's and failure is fatal (exit 71). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "rawsys.h"
+#include "restore.h"
+
+struct own_map own_maps[256];
+int n_own_maps;
+int allow_missing_files;
+char restart_env[MANA_RESTART_ENV_SIZE];
+
+static char image_path[4096];
+/* the restorer runs on this stack so that it can unmap the kernel-provided [stack] */
+static char stack[1 << 20] __attribute__((aligned(64)));
+
+void die(const char *fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "mana restart: %s\n", buf);
+  fflush(stderr);
+  _exit(EXIT_RESTART_FAILED);
+}
+
+void warnx1(const char *fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "mana restart: warning: %s\n", buf);
+  fflush(stderr);
+}
+
+/* After the point of no return: stdio's buffers may be gone and the vdso moved. */
+void die_late(const char *what, long err) {
+  char buf[512];
+  size_t n = 0;
+  const char *parts[] = {"mana restart: ", what, " failed after the point of no return (errno ",
+                         NULL};
+  for (int i = 0; parts[i]; i++)
+    for (const char *p = parts[i]; *p && n < sizeof buf - 32; p++) buf[n++] = *p;
+  char num[24];
+  int k = 0;
+  unsigned long e = (unsigned long)(err < 0 ? -err : err);
+  do num[k++] = (char)('0' + e % 10); while ((e /= 10) && k < 20);
+  while (k) buf[n++] = num[--k];
+  buf[n++] = ')';
+  buf[n++] = '\n';
+  raw_syscall3(SYS_write, 2, buf, n);
+  raw_syscall1(SYS_exit_group, EXIT_RESTART_BROKEN);
+  __builtin_unreachable();
+}
+
+void read_own_maps(void) {
+  FILE *f = fopen("/proc/self/maps", "re");
+  if (!f) die("cannot read /proc/self/maps; is /proc mounted?");
+  char line[1024];
+  n_own_maps = 0;
+  while (fgets(line, sizeof line, f) && n_own_maps < 256) {
+    struct own_map *m = &own_maps[n_own_maps++];
+    unsigned long s, e;
+    char name[512] = "";
+    if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %511s", &s, &e, name) < 2) {
+      n_own_maps--;
+      continue;
+    }
+    m->start = s;
+    m->end = e;
+    snprintf(m->name, sizeof m->name, "%s", name[0] == '[' ? name : "");
+  }
+  fclose(f);
+}
+
+const struct own_map *own_map_named(const char *name) {
+  for (int i = 0; i < n_own_maps; i++)
+    if (strcmp(own_maps[i].name, name) == 0) return &own_maps[i];
+  return NULL;
+}
+
+/* MANA_* first: if the environment does not fit, those are the ones libmana needs. */
+static void save_env(void) {
+  size_t n = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    for (char **e = environ; *e; e++) {
+      int mana = strncmp(*e, "MANA_", 5) == 0;
+      if (mana != (pass == 0)) continue;
+      size_t l = strlen(*e) + 1;
+      if (n + l + 1 > sizeof restart_env) {
+        if (mana) die("environment variable %.40s... is too long for the restart handoff", *e);
+        continue;
+      }
+      memcpy(restart_env + n, *e, l);
+      n += l;
+    }
+  }
+  restart_env[n] = 0;
+}
+
+__attribute__((noreturn)) void restore_main(void);
+__attribute__((noreturn)) void restore_main(void) {
+  if (bump_init() != 0)
+    die("cannot reserve bookkeeping memory at 0x%llx (%s); is something else mapped there?",
+        ALLOC_BASE, strerror(errno));
+  char err[MANA_IMG_ERRLEN];
+  mana_img_reader *r = NULL;
+  if (mana_imgr_open(&r, image_path, &bump_alloc, err) != 0) die("%s", err);
+  check_image(r);
+  /* ---- point of no return ---- */
+  restore_memory(r);
+  restore_fds(r);
+  restore_process_state(r);
+  restore_threads(r);
+}
+
+int main(int argc, char **argv) {
+  int i = 1;
+  for (; i < argc && argv[i][0] == '-'; i++) {
+    if (strcmp(argv[i], "--allow-missing-files") == 0) allow_missing_files = 1;
+    else if (strcmp(argv[i], "--") == 0) { i++; break; }
+    else die("unknown option %s; usage: mana_restore [--allow-missing-files] IMAGE", argv[i]);
+  }
+  if (i != argc - 1) die("usage: mana_restore [--allow-missing-files] IMAGE");
+  if (strlen(argv[i]) >= sizeof image_path) die("image path too long: %.60s...", argv[i]);
+  strcpy(image_path, argv[i]);
+  save_env();
+  skip_mm_map = getenv("MANA_RESTORE_NO_MM_MAP") != NULL;
+  __asm__ volatile("movq %0, %%rsp\n\t"
+                   "call restore_main\n\t"
+                   "ud2"
+                   :
+                   : "r"(stack + sizeof stack)
+                   : "memory");
+  __builtin_unreachable();
+}

@@ -1,0 +1,247 @@
+/* map.c — checks on the image, then the address space: vdso move, regions, fds, signal
+ * actions and the kernel's view of the memory layout. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/prctl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "rawsys.h"
+#include "restore.h"
+
+static uint64_t cur_vvar, cur_vdso, cur_vdso_end; /* this process's [vvar] .. [vdso] */
+
+static int overlaps(uint64_t a, uint64_t b, uint64_t c, uint64_t d) { return a < d && c < b; }
+
+static int movable(const struct own_map *m) {
+  return strcmp(m->name, "[stack]") == 0 || strcmp(m->name, "[vdso]") == 0 ||
+         strcmp(m->name, "[vvar]") == 0 || strcmp(m->name, "[vvar_vclock]") == 0 ||
+         strcmp(m->name, "[vsyscall]") == 0;
+}
+
+static const char *kind_name(uint32_t k) {
+  static const char *n[] = {"anon", "file", "heap", "stack", "shared file", "shared anon", "guard"};
+  return k < 7 ? n[k] : "?";
+}
+
+void check_image(mana_img_reader *r) {
+  const struct mana_img_header *h = mana_imgr_header(r);
+  const struct mana_img_info *in = &h->info;
+  read_own_maps();
+  const struct own_map *vvar = own_map_named("[vvar]"), *vdso = own_map_named("[vdso]");
+  if (!vdso) die("this process has no [vdso] mapping; cannot restart here");
+  cur_vdso = vdso->start;
+  cur_vdso_end = vdso->end;
+  cur_vvar = vvar ? vvar->start : vdso->start;
+  struct utsname u;
+  uname(&u);
+  uint64_t vsize = cur_vdso_end - cur_vdso;
+  if (in->vdso_size != vsize || in->vdso_start - in->vvar_start != cur_vdso - cur_vvar)
+    die("image was taken on kernel %s (vdso %llu bytes); this host runs %s (vdso %llu bytes); "
+        "restart on a node with kernel %s",
+        in->kernel_release, (unsigned long long)in->vdso_size, u.release,
+        (unsigned long long)vsize, in->kernel_release);
+  if (strcmp(in->kernel_release, u.release) != 0)
+    warnx1("image was taken on kernel %s, this host runs %s (same vdso size: continuing)",
+           in->kernel_release, u.release);
+
+  uint64_t nthreads = mana_imgr_nthreads(r), nmain = 0, nckpt = 0;
+  for (uint64_t i = 0; i < nthreads; i++) {
+    const struct mana_img_thread *t = mana_imgr_thread(r, i);
+    nmain += !!(t->flags & MANA_TF_MAIN);
+    nckpt += !!(t->flags & MANA_TF_CKPT);
+  }
+  if (nckpt != 1 || nthreads < 2)
+    die("image %s has %llu threads and %llu checkpoint threads; it was not written by libmana",
+        "(image)", (unsigned long long)nthreads, (unsigned long long)nckpt);
+  if (nthreads > 1024) die("image has %llu threads; at most 1024 are supported",
+                           (unsigned long long)nthreads);
+
+  uint64_t n = mana_imgr_nregions(r);
+  int info_ok = 0;
+  for (uint64_t i = 0; i < n; i++) {
+    const struct mana_img_region *g = mana_imgr_region(r, i);
+    if (overlaps(g->start, g->end, RESERVED_START, RESERVED_END))
+      die("image region %#llx-%#llx (%s) lies in [%#llx, %#llx), which mana_restore reserves "
+          "for itself; this image cannot be restarted by this mana_restore",
+          (unsigned long long)g->start, (unsigned long long)g->end, kind_name(g->kind),
+          RESERVED_START, RESERVED_END);
+    for (int k = 0; k < n_own_maps; k++)
+      if (!movable(&own_maps[k]) && overlaps(g->start, g->end, own_maps[k].start, own_maps[k].end))
+        die("image region %#llx-%#llx (%s) overlaps mana_restore's mapping %#llx-%#llx %s; "
+            "cannot restart this image",
+            (unsigned long long)g->start, (unsigned long long)g->end, kind_name(g->kind),
+            (unsigned long long)own_maps[k].start, (unsigned long long)own_maps[k].end,
+            own_maps[k].name);
+    if (overlaps(g->start, g->end, in->vvar_start, in->vdso_end))
+      die("image region %#llx-%#llx overlaps the image's own vdso; the image is corrupt",
+          (unsigned long long)g->start, (unsigned long long)g->end);
+    if (g->kind == MANA_R_SHARED_FILE) {
+      const char *p = mana_imgr_str(r, g->path_off);
+      if (access(p, F_OK) != 0)
+        die("file %s (shared mapping at %#llx) was mapped at checkpoint and is missing; "
+            "restore it and retry", p, (unsigned long long)g->start);
+    }
+    if (in->restart_info_addr >= g->start &&
+        in->restart_info_addr + sizeof(struct mana_restart_info) <= g->end &&
+        (g->prot & PROT_WRITE))
+      info_ok = 1;
+  }
+  if (!info_ok)
+    die("the image's restart handoff area (%#llx) is not in a writable region; was the image "
+        "written by libmana?", (unsigned long long)in->restart_info_addr);
+  for (int k = 0; k < n_own_maps; k++)
+    if (!movable(&own_maps[k]) &&
+        overlaps(in->vvar_start, in->vdso_end, own_maps[k].start, own_maps[k].end))
+      die("the image's vdso %#llx-%#llx overlaps mana_restore's mapping %#llx-%#llx; cannot "
+          "restart this image", (unsigned long long)in->vvar_start,
+          (unsigned long long)in->vdso_end, (unsigned long long)own_maps[k].start,
+          (unsigned long long)own_maps[k].end);
+
+  uint64_t nfds = mana_imgr_nfds(r);
+  for (uint64_t i = 0; i < nfds; i++) {
+    const struct mana_img_fd *f = mana_imgr_fd(r, i);
+    if (f->kind != MANA_FD_REGULAR) continue;
+    const char *p = mana_imgr_str(r, f->path_off);
+    struct stat st;
+    if (stat(p, &st) != 0 && !allow_missing_files)
+      die("file %s (fd %d) was open at checkpoint and is missing; restore it, or pass "
+          "--allow-missing-files to get /dev/null instead", p, f->fd);
+  }
+  if (in->cwd[0] && chdir(in->cwd) != 0)
+    die("working directory %s of the checkpointed process is missing (%s); create it and retry",
+        in->cwd, strerror(errno));
+}
+
+static void move_one(uint64_t from, uint64_t len, uint64_t to, const char *what) {
+  if (from == to) return;
+  long p = raw_syscall5(SYS_mremap, from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+  if (p < 0) die_late(what, p);
+}
+
+/* vvar, vvar_vclock and vdso are separate mappings that must keep their relative layout:
+ * glibc and the vdso find each other by fixed offsets. */
+static void move_vdso(const struct mana_img_info *in) {
+  uint64_t delta_to = in->vvar_start;
+  uint64_t len = cur_vdso_end - cur_vvar;
+  if (delta_to == cur_vvar) return;
+  uint64_t via = cur_vvar;
+  if (overlaps(cur_vvar, cur_vdso_end, delta_to, delta_to + len)) {
+    for (int k = 0; k < n_own_maps; k++) {
+      const struct own_map *m = &own_maps[k];
+      if (m->start >= cur_vvar && m->end <= cur_vdso_end)
+        move_one(m->start, m->end - m->start, VDSO_TEMP + (m->start - cur_vvar), "moving the vdso");
+    }
+    via = VDSO_TEMP;
+  }
+  for (int k = 0; k < n_own_maps; k++) {
+    const struct own_map *m = &own_maps[k];
+    if (m->start >= cur_vvar && m->end <= cur_vdso_end)
+      move_one(via + (m->start - cur_vvar), m->end - m->start, delta_to + (m->start - cur_vvar),
+               "moving the vdso");
+  }
+}
+
+void restore_memory(mana_img_reader *r) {
+  const struct mana_img_info *in = &mana_imgr_header(r)->info;
+  uint64_t all = ~0ull;
+  raw_syscall4(SYS_rt_sigprocmask, SIG_SETMASK, &all, 0, 8);
+  const struct own_map *st = own_map_named("[stack]");
+  if (st) raw_syscall2(SYS_munmap, st->start, st->end - st->start);
+  move_vdso(in);
+  char err[MANA_IMG_ERRLEN];
+  uint64_t n = mana_imgr_nregions(r);
+  for (uint64_t i = 0; i < n; i++) {
+    const struct mana_img_region *g = mana_imgr_region(r, i);
+    uint64_t len = g->end - g->start;
+    long p;
+    if (g->kind == MANA_R_SHARED_FILE) {
+      const char *path = mana_imgr_str(r, g->path_off);
+      int fd = open(path, (g->prot & PROT_WRITE) ? O_RDWR : O_RDONLY);
+      if (fd < 0) die_late(path, -errno);
+      p = raw_syscall6(SYS_mmap, g->start, len, g->prot, MAP_SHARED | MAP_FIXED_NOREPLACE, fd,
+                       g->file_offset);
+      close(fd);
+      if (p < 0) die_late("mapping a shared file", p);
+      continue;
+    }
+    if ((g->flags & MANA_RF_NO_DATA) || g->kind == MANA_R_GUARD) {
+      p = raw_syscall6(SYS_mmap, g->start, len, PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
+      if (p < 0) die_late("mapping a guard region", p);
+      continue;
+    }
+    /* the main stack stays growable, as the kernel's [stack] was */
+    int grows = g->kind == MANA_R_STACK ? MAP_GROWSDOWN : 0;
+    p = raw_syscall6(SYS_mmap, g->start, len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | grows, -1, 0);
+    if (p < 0) die_late("mapping a region", p);
+    if (mana_imgr_read_region(r, i, (void *)g->start, 0, err) != 0) {
+      raw_syscall3(SYS_write, 2, err, strlen(err));
+      die_late("\nreading region data", 0);
+    }
+    if (g->prot != (PROT_READ | PROT_WRITE)) {
+      p = raw_syscall3(SYS_mprotect, g->start, len, g->prot);
+      if (p < 0) die_late("mprotect", p);
+    }
+  }
+}
+
+static char dents[8192];
+
+void restore_fds(mana_img_reader *r) {
+  /* copy what we still need from the reader before its fd goes */
+  static struct mana_img_fd fds[4096];
+  static char paths[4096][256];
+  uint64_t nfds = mana_imgr_nfds(r);
+  if (nfds > 4096) nfds = 4096;
+  for (uint64_t i = 0; i < nfds; i++) {
+    fds[i] = *mana_imgr_fd(r, i);
+    snprintf(paths[i], sizeof paths[i], "%s", mana_imgr_str(r, fds[i].path_off));
+  }
+  int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    long n;
+    while ((n = raw_syscall3(SYS_getdents64, dfd, dents, sizeof dents)) > 0) {
+      for (long off = 0; off < n;) {
+        struct dirent64 *d = (struct dirent64 *)(dents + off);
+        off += d->d_reclen;
+        int fd = atoi(d->d_name);
+        if (d->d_name[0] < '0' || d->d_name[0] > '9' || fd <= 2 || fd == dfd) continue;
+        close(fd); /* includes the image */
+      }
+    }
+    close(dfd);
+  }
+  for (uint64_t i = 0; i < nfds; i++) {
+    const struct mana_img_fd *f = &fds[i];
+    if (f->kind != MANA_FD_REGULAR) continue;
+    int flags = (int)f->flags & ~(O_CREAT | O_TRUNC | O_EXCL);
+    int fd = open(paths[i], flags);
+    if (fd < 0) fd = open("/dev/null", O_RDWR); /* only with --allow-missing-files */
+    if (fd < 0) die_late("reopening a file", -errno);
+    if (fd != f->fd) {
+      if (dup3(fd, f->fd, 0) < 0) die_late("dup3", -errno);
+      close(fd);
+    }
+    if (f->fd_flags & FD_CLOEXEC) fcntl(f->fd, F_SETFD, FD_CLOEXEC);
+    lseek(f->fd, (off_t)f->offset, SEEK_SET);
+  }
+}
+
+void restore_process_state(mana_img_reader *r) {
+  const struct mana_img_info *in = &mana_imgr_header(r)->info;
+  for (int s = 1; s <= MANA_NSIG; s++) {
+    if (s == SIGKILL || s == SIGSTOP) continue;
+    raw_syscall4(SYS_rt_sigaction, s, &in->sigactions[s - 1], 0, 8);
+  }
+  umask((mode_t)in->umask);
+}
