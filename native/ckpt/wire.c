@@ -19,6 +19,8 @@
 
 #define RESTARTED 2
 
+extern void *__curbrk; /* glibc's cached program break (exported by libc.so.6) */
+
 static char rx[MANA_WIRE_MAX_PAYLOAD + 1];
 static char tx[4096];
 static char line[1024];
@@ -183,9 +185,13 @@ static __attribute__((noinline)) void restart_path(void) {
   for (uint32_t i = 0; i < mana_restart_info.n_unmap && i < MANA_RESTART_MAX_UNMAP; i++)
     raw_syscall2(SYS_munmap, mana_restart_info.unmap[i][0],
                  mana_restart_info.unmap[i][1] - mana_restart_info.unmap[i][0]);
-  if (mana_restart_info.brk_guard)
+  if (mana_restart_info.brk_guard) {
     raw_syscall6(SYS_mmap, mana_restart_info.brk_guard, 4096, PROT_NONE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    /* glibc's sbrk trusts its cached break: left stale, a kernel break that happens to lie
+     * above it would look like a successful sbrk of memory that is not there */
+    __curbrk = (void *)raw_syscall1(SYS_brk, 0);
+  }
   /* the restart environment, never the restored environ */
   for (const char *p = mana_restart_info.env; *p; p += mana_strlen(p) + 1) {
     if (mana_strneq(p, "MANA_AGENT_SOCK=", 16))

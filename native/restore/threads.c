@@ -29,6 +29,8 @@ int skip_mm_map;
 /* Returns 1 when the kernel now considers the image's heap to be the brk area. */
 static int set_mm_layout(const struct mana_img_info *in) {
   if (skip_mm_map) return 0;
+  /* an image taken after a restart without PR_SET_MM_MAP has its brk in our own range */
+  if (in->brk_cur >= RESERVED_START && in->brk_start < RESERVED_END) return 0;
   struct prctl_mm_map m;
   memset(&m, 0, sizeof m);
   m.start_code = in->start_code;
