@@ -49,17 +49,20 @@ void warnx1(const char *fmt, ...) {
 void die_late(const char *what, long err) {
   char buf[512];
   size_t n = 0;
-  const char *parts[] = {"mana restart: ", what, " failed after the point of no return (errno ",
-                         NULL};
+  if (strncmp(what, "mana: ", 6) == 0) what += 6;
+  const char *parts[] = {"mana restart: ", what, err ? " failed (errno " : "", NULL};
   for (int i = 0; parts[i]; i++)
-    for (const char *p = parts[i]; *p && n < sizeof buf - 32; p++) buf[n++] = *p;
-  char num[24];
-  int k = 0;
-  unsigned long e = (unsigned long)(err < 0 ? -err : err);
-  do num[k++] = (char)('0' + e % 10); while ((e /= 10) && k < 20);
-  while (k) buf[n++] = num[--k];
-  buf[n++] = ')';
-  buf[n++] = '\n';
+    for (const char *p = parts[i]; *p && n < sizeof buf - 128; p++) buf[n++] = *p;
+  if (err) {
+    char num[24];
+    int k = 0;
+    unsigned long e = (unsigned long)(err < 0 ? -err : err);
+    do num[k++] = (char)('0' + e % 10); while ((e /= 10) && k < 20);
+    while (k) buf[n++] = num[--k];
+    buf[n++] = ')';
+  }
+  const char *tail = " after the point of no return; this restart is lost (exit 71)\n";
+  for (const char *p = tail; *p; p++) buf[n++] = *p;
   raw_syscall3(SYS_write, 2, buf, n);
   raw_syscall1(SYS_exit_group, EXIT_RESTART_BROKEN);
   __builtin_unreachable();
@@ -117,7 +120,8 @@ __attribute__((noreturn)) void restore_main(void) {
         ALLOC_BASE, strerror(errno));
   char err[MANA_IMG_ERRLEN];
   mana_img_reader *r = NULL;
-  if (mana_imgr_open(&r, image_path, &bump_alloc, err) != 0) die("%s", err);
+  if (mana_imgr_open(&r, image_path, &bump_alloc, err) != 0)
+    die("%s", strncmp(err, "mana: ", 6) == 0 ? err + 6 : err);
   check_image(r);
   /* ---- point of no return ---- */
   restore_memory(r);

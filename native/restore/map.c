@@ -184,10 +184,7 @@ void restore_memory(mana_img_reader *r) {
     p = raw_syscall6(SYS_mmap, g->start, len, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | grows, -1, 0);
     if (p < 0) die_late("mapping a region", p);
-    if (mana_imgr_read_region(r, i, (void *)g->start, 0, err) != 0) {
-      raw_syscall3(SYS_write, 2, err, strlen(err));
-      die_late("\nreading region data", 0);
-    }
+    if (mana_imgr_read_region(r, i, (void *)g->start, 0, err) != 0) die_late(err, 0);
     if (g->prot != (PROT_READ | PROT_WRITE)) {
       p = raw_syscall3(SYS_mprotect, g->start, len, g->prot);
       if (p < 0) die_late("mprotect", p);
