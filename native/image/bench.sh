@@ -8,7 +8,16 @@ mkdir -p "$dir"
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 drop() { sync; [ -w /proc/sys/vm/drop_caches ] && echo 3 > /proc/sys/vm/drop_caches || true; }
 tmp=$(mktemp -d)
+# dd of /dev/zero is the stated baseline, but a virtual disk may store zero blocks for free
+# (qemu detect-zeroes), so also time dd of random bytes held in RAM (tmpfs).
+src=$(mktemp -p /dev/shm mana-bench-XXXXXX)
+trap 'rm -f "$src"; rm -rf "$tmp"' EXIT
+head -c "${mib}M" /dev/urandom > "$src"
 for i in $(seq "$runs"); do
+  rm -f "$dir/dd.out"; drop
+  dd if="$src" of="$dir/dd.out" bs=1M conv=fsync 2>&1 |
+    awk '/copied/{print $1/$(NF-3)/1e6}' >> "$tmp/ddrand"
+  rm -f "$dir/dd.out"
   rm -f "$dir/dd.out"; drop
   dd if=/dev/zero of="$dir/dd.out" bs=1M count="$mib" conv=fsync 2>&1 |
     awk '/copied/{print $1/$(NF-3)/1e6}' >> "$tmp/ddw"   # bytes / seconds
@@ -24,9 +33,9 @@ for i in $(seq "$runs"); do
   done
 done
 echo "MiB=$mib runs=$runs (median MB/s)"
-echo "dd write (zeros, conv=fsync): $(median < "$tmp/ddw")   dd read (cold): $(median < "$tmp/ddr")"
+echo "dd write (zeros, conv=fsync): $(median < "$tmp/ddw")   dd write (random from tmpfs): $(median < "$tmp/ddrand")   dd read (cold): $(median < "$tmp/ddr")"
 for spec in "0-random" "1-random" "3-random" "1-mixed" "3-mixed"; do
   w=$(median < "$tmp/w-$spec"); r=$(median < "$tmp/r-$spec")
-  echo "image level/data $spec: write $w ($(echo "$w $(median < "$tmp/ddw")" | awk '{printf "%.2f", $1/$2}') of dd)  read $r ($(echo "$r $(median < "$tmp/ddr")" | awk '{printf "%.2f", $1/$2}') of dd)"
+  ratio() { echo "$1 $2" | awk '{printf "%.2f", $1/$2}'; }
+  echo "image level/data $spec: write $w ($(ratio "$w" "$(median < "$tmp/ddw")") of dd zeros, $(ratio "$w" "$(median < "$tmp/ddrand")") of dd random)  read $r ($(ratio "$r" "$(median < "$tmp/ddr")") of dd)"
 done
-rm -rf "$tmp"

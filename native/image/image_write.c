@@ -17,9 +17,12 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-/* Large enough that syscall cost vanishes, small enough that the hashed bytes are still in
- * cache-friendly reach and a progress report is not held back for long. */
-#define PEND_FLUSH_BYTES (32u << 20)
+/* One chunk: the kernel then copies bytes that hashing has just pulled into the cache.
+ * Gathering 32 MiB per call instead made the copy read DRAM again and cost 1.7 s instead of
+ * 0.9 s per 4 GiB here; syscalls per 4 MiB are noise either way. */
+#ifndef PEND_FLUSH_BYTES
+#define PEND_FLUSH_BYTES MANA_IMG_CHUNK_SIZE
+#endif
 #define PEND_MAX_IOV 64
 
 struct mana_img_writer {
