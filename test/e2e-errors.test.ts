@@ -8,7 +8,7 @@ import {
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import {
-  Coordinator, ensureBuilt, mana, manaProc, removeDir, repo, sleep, tempDir, testBin, waitFor,
+  Coordinator, ensureBuilt, isLive, mana, manaProc, removeDir, repo, sleep, tempDir, testBin, waitFor,
 } from './lib/harness.js';
 import { reference, waitNewProc, STEPS, SLEEP_MS } from './lib/scenario.js';
 
@@ -170,7 +170,7 @@ t.test('SIGKILL of the coordinator does not kill the application', async (t) => 
   const out2 = join(dir, 'second.out');
   const second = manaProc(['launch', '--join', '--coord-port', String(c2.port), '--ckptdir', ckpt, '--',
     testBin('memloop'), out2, String(STEPS), String(SLEEP_MS)], { cwd: dir });
-  await waitFor('two processes', async () => ((await c2.list().catch(() => [])).length === 2 ? true : undefined));
+  await waitFor('two processes', async () => ((await c2.list().catch(() => [])).filter(isLive).length === 2 ? true : undefined));
   const g = await c2.bcheckpoint();
   t.equal(g.generation, 1, 'first generation after the coordinator came back');
   const procs = await c2.list();

@@ -24,6 +24,11 @@ export class Proc {
   stdout = '';
   stderr = '';
   constructor(cmd: string, args: string[], opts: SpawnOptions = {}) {
+    if (opts.uid !== undefined) {
+      // tap re-injects its NODE_OPTIONS at spawn time; env(1) drops them again so that node
+      // processes of another user don't try to write into tap's root-owned .tap/ directory.
+      [cmd, args] = ['/usr/bin/env', ['-u', 'NODE_OPTIONS', cmd, ...args]];
+    }
     this.child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
     this.child.stdout?.on('data', (d: Buffer) => (this.stdout += d.toString()));
     this.child.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
@@ -126,7 +131,7 @@ export class Coordinator {
   }
   async bcheckpoint(): Promise<CheckpointResult> {
     const d = await this.command(['--bcheckpoint', '--json'], { timeoutMs: 120_000 });
-    if (d.code !== 0) throw new Error(`mana command --bcheckpoint failed (${d.code}): ${d.stderr}`);
+    if (d.code !== 0) throw new Error(`mana command --bcheckpoint failed (${d.code}): ${d.stderr} ${d.stdout}`);
     return JSON.parse(d.stdout) as CheckpointResult;
   }
   async stop(): Promise<void> {
@@ -139,7 +144,12 @@ export interface ProcInfo {
   procId: number;
   pid: number;
   host: string;
+  connected?: boolean;
+  state?: string;
 }
+
+/** A process that is attached and running, so that a checkpoint can include it. */
+export const isLive = (p: ProcInfo): boolean => p.pid > 0 && p.connected === true && p.state === 'running';
 export interface CheckpointResult {
   generation: number;
   dir: string;
@@ -156,7 +166,7 @@ export function parseList(stdout: string): ProcInfo[] {
 export function waitProcs(c: Coordinator, n: number, timeoutMs = 30_000): Promise<ProcInfo[]> {
   return waitFor(`${n} process(es) registered`, async () => {
     const l = await c.list().catch(() => []);
-    return l.length === n && l.every((p) => p.pid > 0) ? l : undefined;
+    return l.length === n && l.every(isLive) ? l : undefined;
   }, timeoutMs, 100);
 }
 

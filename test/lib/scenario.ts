@@ -3,7 +3,7 @@ import { readFileSync, readlinkSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SpawnOptions } from 'node:child_process';
 import {
-  Coordinator, manaProc, runNative, sleep, testBin, waitFor, type Proc, type ProcInfo,
+  Coordinator, isLive, manaProc, runNative, sleep, testBin, waitFor, type Proc, type ProcInfo,
 } from './harness.js';
 
 export const STEPS = 300;
@@ -27,7 +27,7 @@ export async function reference(
 export function waitNewProc(c: Coordinator, gone: number[], timeoutMs = 30_000): Promise<ProcInfo> {
   return waitFor('a live process to register', async () => {
     const l = await c.list().catch((): ProcInfo[] => []);
-    const p = l.find((x) => x.pid > 0 && !gone.includes(x.pid));
+    const p = l.find((x) => isLive(x) && !gone.includes(x.pid));
     return p;
   }, timeoutMs, 50);
 }
