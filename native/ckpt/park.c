@@ -116,6 +116,7 @@ void mana_park_handler(int sig, siginfo_t *si, void *uc) {
 static char task_buf[32768];
 static int signaled[MANA_MAX_THREADS * 2];
 static int nsignaled;
+static int laggard; /* a thread seen not parked in the last scan, for the timeout message */
 
 static int was_signaled(int tid) {
   for (int i = 0; i < nsignaled; i++)
@@ -160,7 +161,10 @@ static int scan_tasks(int *all_parked, int *new_signals) {
         (*new_signals)++;
         if (rc == -ESRCH) continue; /* exited meanwhile */
       }
-      if (!is_parked((int)tid)) *all_parked = 0;
+      if (!is_parked((int)tid)) {
+        *all_parked = 0;
+        laggard = (int)tid;
+      }
     }
   }
   raw_syscall1(SYS_close, fd);
@@ -205,7 +209,11 @@ int mana_park_all(char *err, size_t errlen) {
       fmt_u64(&f, (uint64_t)parked);
       fmt_str(&f, " of ");
       fmt_u64(&f, (uint64_t)seen);
-      fmt_str(&f, " threads parked after 10 s (a thread blocks the checkpoint signal?)");
+      fmt_str(&f, " threads parked after 10 s; thread ");
+      fmt_u64(&f, (uint64_t)laggard);
+      fmt_str(&f, " did not respond to signal ");
+      fmt_u64(&f, (uint64_t)mana_cfg.ckpt_signal);
+      fmt_str(&f, " (blocked by a library that bypasses sigprocmask? set MANA_CKPT_SIGNAL)");
       return -1;
     }
     struct timespec ts = {0, 1000000};
