@@ -195,15 +195,8 @@ void restore_memory(mana_img_reader *r) {
 static char dents[8192];
 
 void restore_fds(mana_img_reader *r) {
-  /* copy what we still need from the reader before its fd goes */
-  static struct mana_img_fd fds[4096];
-  static char paths[4096][256];
+  /* the reader's tables stay in the bump area after its fd is closed below */
   uint64_t nfds = mana_imgr_nfds(r);
-  if (nfds > 4096) nfds = 4096;
-  for (uint64_t i = 0; i < nfds; i++) {
-    fds[i] = *mana_imgr_fd(r, i);
-    snprintf(paths[i], sizeof paths[i], "%s", mana_imgr_str(r, fds[i].path_off));
-  }
   int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY);
   if (dfd >= 0) {
     long n;
@@ -219,11 +212,18 @@ void restore_fds(mana_img_reader *r) {
     close(dfd);
   }
   for (uint64_t i = 0; i < nfds; i++) {
-    const struct mana_img_fd *f = &fds[i];
+    const struct mana_img_fd *f = mana_imgr_fd(r, i);
     if (f->kind != MANA_FD_REGULAR) continue;
     int flags = (int)f->flags & ~(O_CREAT | O_TRUNC | O_EXCL);
-    int fd = open(paths[i], flags);
-    if (fd < 0) fd = open("/dev/null", O_RDWR); /* only with --allow-missing-files */
+    const char *path = mana_imgr_str(r, f->path_off);
+    int fd = open(path, flags);
+    if (fd < 0) {
+      /* checked before the point of no return: missing only with --allow-missing-files, or
+       * removed since */
+      if (!allow_missing_files) warnx1("file %s (fd %d) could not be reopened (%s); using /dev/null",
+                                       path, f->fd, strerror(errno));
+      fd = open("/dev/null", O_RDWR);
+    }
     if (fd < 0) die_late("reopening a file", -errno);
     if (fd != f->fd) {
       if (dup3(fd, f->fd, 0) < 0) die_late("dup3", -errno);
