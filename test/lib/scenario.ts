@@ -6,7 +6,7 @@ import {
   Coordinator, isLive, manaProc, runNative, sleep, testBin, waitFor, type Proc, type ProcInfo,
 } from './harness.js';
 
-export const STEPS = 300;
+export const STEPS = 600;
 export const SLEEP_MS = 10;
 
 export interface Reference {
@@ -70,7 +70,7 @@ export async function checkpointKillRestart(
   let stderr = '';
   for (let i = 0; i < cycles; i++) {
     const p = await waitNewProc(c, gone);
-    await sleep(randomMs(150, 900));
+    await sleep(randomMs(100, 500));
     const r = await c.bcheckpoint();
     generations.push(r.generation);
     process.kill(p.pid, 'SIGKILL');
