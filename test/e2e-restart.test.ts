@@ -78,3 +78,18 @@ t.test('unprivileged: the same cycles as user nobody', { skip: process.getuid?.(
   t.equal(r.finalCode, ref.code, 'exit status equals the uninterrupted run');
   t.ok(r.out.equals(ref.out), 'result file is byte-identical');
 });
+
+// On this kernel PR_SET_MM_MAP works even unprivileged, so the restore program normally gives
+// the kernel's brk back to the image. Where it cannot (older kernels, seccomp), the restored
+// glibc's sbrk fails and malloc must fall back to mmap: force that path and check the result.
+t.test('restart where the brk cannot be restored: malloc falls back to mmap', async (t) => {
+  const dir = tempDir('brkfallback');
+  t.teardown(() => removeDir(dir));
+  const ref = await reference(dir);
+  const env = { ...process.env, MANA_RESTORE_NO_MM_MAP: '1' };
+  const c = await new Coordinator(join(dir, 'ckpt')).start();
+  t.teardown(() => c.stop());
+  const r = await checkpointKillRestart(c, dir, 2, { env });
+  t.equal(r.finalCode, ref.code, 'exit status equals the uninterrupted run');
+  t.ok(r.out.equals(ref.out), 'result file is byte-identical (memloop mallocs on every step)');
+});
