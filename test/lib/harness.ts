@@ -157,9 +157,9 @@ export interface CheckpointResult {
 }
 
 export function parseList(stdout: string): ProcInfo[] {
-  const v = JSON.parse(stdout) as { procs?: ProcInfo[]; processes?: ProcInfo[] } | ProcInfo[];
-  if (Array.isArray(v)) return v;
-  return v.procs ?? v.processes ?? [];
+  const v = JSON.parse(stdout) as { procs?: ProcInfo[] };
+  if (!Array.isArray(v.procs)) throw new Error(`mana command --list --json: no "procs" array in ${stdout}`);
+  return v.procs;
 }
 
 /** Waits until the coordinator lists `n` live processes and returns them. */
