@@ -25,7 +25,7 @@ options:
   --coord-host H        coordinator host (default $MANA_COORD_HOST, else 127.0.0.1)
   --coord-port P        coordinator port (default $MANA_COORD_PORT, else 7779)
   --port-file F         read the port from F (as written by --port-file of coordinator/launch)
-  --token-file F        per-job token for a coordinator on a network address (default: the local one)
+  --token-file F        per-job token file (default: the one the local coordinator wrote for you)
   --json                machine-readable output
   -h, --help            this help`;
 

@@ -10,7 +10,8 @@ import { startInteractive, stopInteractive } from "../coordinator/interactive.js
 import { makeLogger } from "../coordinator/log.js";
 import { startServer } from "../coordinator/server.js";
 import { MANA_BIN } from "../paths.js";
-import { defaultTokenFile, isLoopback, newToken, writeTokenFile } from "../rpc/token.js";
+import { defaultTokenFile, newToken, writeTokenFile } from "../rpc/token.js";
+import { writeFileAtomic } from "../fs-atomic.js";
 import { compressFromEnv, CKPTDIR_OPT, ckptDir, HELP_OPT, intervalSecs, PHASE_TIMEOUT_OPT, phaseTimeoutMs, requireNoPositionals } from "./settings.js";
 import { optFlag, optString, parseArgs, parseIntOpt, type OptSpec } from "./args.js";
 import { DEFAULT_COMPRESS_LEVEL } from "../config.js";
@@ -29,10 +30,10 @@ options:
   --exit-on-last      exit when the last process of the job is gone
   --kill-after-ckpt   kill the job once a checkpoint is committed
   --daemon            run in the background (log: <ckptdir>/mana_coordinator.log); returns once listening
-  --bind ADDR         address to listen on (default ${DEFAULT_COORD_HOST}); any non-loopback address
-                      requires the per-job token (written 0600 to --token-file, default
-                      $MANA_TMPDIR/mana-<uid>/coord-<port>.token)
-  --token-file F      where to write the token
+  --bind ADDR         address to listen on (default ${DEFAULT_COORD_HOST})
+  --token-file F      also write the per-job token here (0600); every client must present it.
+                      It is always written to $MANA_TMPDIR/mana-<uid>/coord-<port>.token, where
+                      the same user's clients on this host find it
   -h, --help          this help
 
 interactive keys (foreground, on a terminal): c checkpoint  s status  l list  k kill  q quit  h help
@@ -101,7 +102,8 @@ export async function cmdCoordinator(argv: string[]): Promise<number> {
     onExit: (code) => shutdown(code),
   });
 
-  const token = isLoopback(bind) ? null : newToken();
+  // Every listener needs the token, loopback too: other users of this host reach 127.0.0.1.
+  const token = newToken();
   let started;
   try {
     started = await startServer(coord, bind, port, token);
@@ -115,16 +117,23 @@ export async function cmdCoordinator(argv: string[]): Promise<number> {
   const actualPort = started.port;
   coord.setListenPort(actualPort);
 
-  let tokenFile: string | undefined;
-  if (token) {
-    tokenFile = optString(p, "token-file") || defaultTokenFile(actualPort);
-    writeTokenFile(tokenFile, token);
+  // The runtime dir copy is where local clients of this user look; --token-file is for others.
+  const tokenFiles = [defaultTokenFile(actualPort)];
+  const userTokenFile = optString(p, "token-file");
+  if (userTokenFile && path.resolve(userTokenFile) !== path.resolve(tokenFiles[0] as string)) tokenFiles.push(userTokenFile);
+  try {
+    for (const f of tokenFiles) writeTokenFile(f, token);
+    if (portFile) writeFileAtomic(portFile, `${actualPort}\n`, { fsync: true });
+  } catch (err) {
+    started.server.forceShutdown();
+    for (const f of tokenFiles) removeIfContains(f, `${token}\n`);
+    throw err instanceof UserError ? err : new UserError(errorMessage(err));
   }
-  if (portFile) writeAtomically(portFile, `${actualPort}\n`);
+  const tokenFile = tokenFiles[tokenFiles.length - 1];
 
   const cleanup = (): void => {
     if (portFile) removeIfContains(portFile, `${actualPort}\n`);
-    if (tokenFile && token) removeIfContains(tokenFile, `${token}\n`);
+    for (const f of tokenFiles) removeIfContains(f, `${token}\n`);
   };
   shutdown = (code) => {
     stopInteractive();
@@ -193,12 +202,6 @@ function lastLogLine(logPath: string): string {
   } catch {
     return `see ${logPath}`;
   }
-}
-
-function writeAtomically(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
 }
 
 function removeIfContains(file: string, text: string): void {

@@ -25,7 +25,7 @@ options:
   --coord-host H      coordinator host (default $MANA_COORD_HOST, else 127.0.0.1)
   --coord-port P      coordinator port (default $MANA_COORD_PORT, else 7779; 0 = any free port)
   --port-file F       the started coordinator writes its port to F
-  --token-file F      per-job token file (coordinators on network addresses)
+  --token-file F      per-job token file (default: the one the local coordinator wrote for you)
   -i, --interval SECS checkpoint every SECS seconds (default $MANA_CHECKPOINT_INTERVAL, else off)
   --ckptdir D         checkpoint directory (default $MANA_CHECKPOINT_DIR, else the current dir)
   --compress          zstd-compress images (level 1);  --no-compress: store raw

@@ -28,7 +28,7 @@ options:
   --coord-host H         coordinator host (default $MANA_COORD_HOST, else 127.0.0.1)
   --coord-port P         coordinator port (default $MANA_COORD_PORT, else 7779; 0 = any free port)
   --port-file F          the started coordinator writes its port to F
-  --token-file F         per-job token file (coordinators on network addresses)
+  --token-file F         per-job token file (default: the one the local coordinator wrote for you)
   -i, --interval SECS    checkpoint every SECS seconds (default $MANA_CHECKPOINT_INTERVAL, else off)
   --ckptdir D            checkpoint directory for new generations (and where DIR defaults from)
   --allow-missing-files  continue when files open at checkpoint time are gone (they stay closed)

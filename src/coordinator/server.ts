@@ -1,5 +1,5 @@
 // The coordinator's gRPC server: binds the Coordinator service to a Coordinator, checks the
-// per-job token on non-loopback listeners (DESIGN §5), and uses the shared keepalive options.
+// per-job token on every call (DESIGN §5), and uses the shared keepalive options.
 import * as grpc from "@grpc/grpc-js";
 import { timingSafeEqual } from "node:crypto";
 import { coordinatorService } from "../rpc/proto.js";
@@ -18,8 +18,7 @@ import type {
 } from "../rpc/types.js";
 import type { Coordinator } from "./coordinator.js";
 
-function tokenOk(md: grpc.Metadata, token: string | null): boolean {
-  if (token === null) return true;
+function tokenOk(md: grpc.Metadata, token: string): boolean {
   const got = md.get(TOKEN_METADATA_KEY)[0];
   if (typeof got !== "string") return false;
   const a = Buffer.from(got);
@@ -29,12 +28,12 @@ function tokenOk(md: grpc.Metadata, token: string | null): boolean {
 
 const UNAUTH = {
   code: grpc.status.UNAUTHENTICATED,
-  details: "missing or wrong mana-token (pass --token-file or set MANA_TOKEN_FILE)",
+  details: "missing or wrong job token (run as the job's user, or pass --token-file)",
 };
 
 type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => void;
 
-function unary<Req, Res>(token: string | null, fn: (req: Req) => Res | Promise<Res>): Unary<Req, Res> {
+function unary<Req, Res>(token: string, fn: (req: Req) => Res | Promise<Res>): Unary<Req, Res> {
   return (call, cb) => {
     if (!tokenOk(call.metadata, token)) {
       cb(UNAUTH);
@@ -54,8 +53,8 @@ export interface StartedServer {
   port: number;
 }
 
-/** token: required from clients when non-null (non-loopback bind). */
-export async function startServer(coord: Coordinator, host: string, port: number, token: string | null): Promise<StartedServer> {
+/** token: the per-job token every call must carry (DESIGN §5), on loopback too. */
+export async function startServer(coord: Coordinator, host: string, port: number, token: string): Promise<StartedServer> {
   const server = new grpc.Server(SERVER_OPTIONS);
   const svc = coordinatorService().service;
   server.addService(svc, {

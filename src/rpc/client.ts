@@ -45,18 +45,20 @@ interface RawClient extends grpc.Client {
 export class CoordinatorClient {
   readonly address: CoordAddress;
   private readonly raw: RawClient;
-  private readonly token: string | undefined;
+  private readonly tokenFile: string | undefined;
 
   constructor(address: CoordAddress, tokenFile?: string) {
     this.address = address;
     const Ctor = coordinatorService();
     this.raw = new Ctor(formatAddress(address), grpc.credentials.createInsecure(), CLIENT_OPTIONS) as RawClient;
-    this.token = readClientToken(address.port, tokenFile);
+    this.tokenFile = tokenFile;
   }
 
+  /** Read on every call: a coordinator started again on the same port has a new token. */
   metadata(): grpc.Metadata {
     const md = new grpc.Metadata();
-    if (this.token) md.set(TOKEN_METADATA_KEY, this.token);
+    const token = readClientToken(this.address.port, this.tokenFile);
+    if (token) md.set(TOKEN_METADATA_KEY, token);
     return md;
   }
 
