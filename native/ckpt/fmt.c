@@ -29,6 +29,19 @@ void fmt_u64(struct fmt *f, uint64_t v) {
   fmt_str(f, out);
 }
 
+void fmt_x64(struct fmt *f, uint64_t v) {
+  char out[20];
+  int n = 0;
+  char tmp[16];
+  do {
+    tmp[n++] = "0123456789abcdef"[v & 15];
+    v >>= 4;
+  } while (v);
+  for (int i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+  out[n] = 0;
+  fmt_str(f, out);
+}
+
 void fmt_i64(struct fmt *f, int64_t v) {
   if (v < 0) {
     fmt_str(f, "-");

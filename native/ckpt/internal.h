@@ -72,6 +72,7 @@ void fmt_init(struct fmt *f, char *buf, size_t cap);
 void fmt_str(struct fmt *f, const char *s);
 void fmt_u64(struct fmt *f, uint64_t v);
 void fmt_i64(struct fmt *f, int64_t v);
+void fmt_x64(struct fmt *f, uint64_t v);
 void fmt_kv_str(struct fmt *f, const char *k, const char *v);
 void fmt_kv_u64(struct fmt *f, const char *k, uint64_t v);
 int mana_streq(const char *a, const char *b);

@@ -16,6 +16,17 @@ static char *buf;
 static uint64_t arena, arena_size, arena_used;
 static size_t cap, len;
 
+/* Private anonymous regions without PROT_READ (PROT_NONE, write-only, exec-only) hold live
+ * data as often as not (GC barriers, guard tricks): they get PROT_READ added for the write and
+ * their own protection back in mana_release_copies, after the writer has copied the last
+ * queued chunk. The list is mmap'd once per write, sized by mana_raw_total's count. */
+struct unreadable {
+  uint64_t start, end;
+  int prot;
+};
+static struct unreadable *unread;
+static size_t unread_cap, unread_n, unread_bytes;
+
 static int snapshot(void) {
   if (!buf) {
     cap = 1 << 20;
@@ -90,6 +101,12 @@ static int skipped(const struct line *l) {
          (mana_restart_info.brk_guard && l->start == mana_restart_info.brk_guard);
 }
 
+/* Private, not backed by a file ("", [heap], [stack], [anon:NAME]) and not readable: its data
+ * is saved by making it readable for the duration of the write. */
+static int unreadable_anon(const struct line *l) {
+  return !(l->prot & PROT_READ) && !l->shared && l->path[0] != '/';
+}
+
 static void classify(const struct line *l, struct mana_img_region *r) {
   memset(r, 0, sizeof *r);
   r->start = l->start;
@@ -98,7 +115,11 @@ static void classify(const struct line *l, struct mana_img_region *r) {
   r->file_offset = l->offset;
   const char *p = l->path;
   int file = p[0] == '/';
-  if (!(l->prot & PROT_READ)) {
+  if (!(l->prot & PROT_READ) && (file || l->shared)) {
+    /* Not readable and backed by a file: ld.so's gap reservations between a library's
+     * segments and the like. Reading them is not safe (a page past the file's end raises
+     * SIGBUS) and they hold nothing of their own, so they stay data-less guards. Shared
+     * non-readable mappings are kept as guards too. */
     r->kind = MANA_R_GUARD;
     r->flags = MANA_RF_NO_DATA;
   } else if (mana_streq(p, "[heap]")) {
@@ -126,6 +147,7 @@ uint64_t mana_raw_total(void) {
   uint64_t total = 0;
   size_t pos = 0;
   arena_size = 0;
+  unread_cap = 0;
   struct line l;
   while (next_line(&pos, &l)) {
     if (mana_streq(l.path, "[vvar]")) mana_vvar_start = l.start;
@@ -135,6 +157,7 @@ uint64_t mana_raw_total(void) {
     }
     if (skipped(&l)) continue;
     total += l.end - l.start;
+    if (unreadable_anon(&l)) unread_cap++;
     if (changes_while_writing(&l)) arena_size += l.end - l.start;
   }
   if (!mana_vvar_start) mana_vvar_start = mana_vdso_start;
@@ -158,9 +181,42 @@ static int changes_while_writing(const struct line *l) {
          ((l->prot & PROT_WRITE) && l->end - l->start <= SMALL_RW);
 }
 
+/* After mana_imgw_close or mana_imgw_abort: frees the copies and gives the unreadable
+ * regions their own protection back. */
 void mana_release_copies(void) {
   if (arena) raw_syscall2(SYS_munmap, arena, arena_size);
   arena = arena_size = arena_used = 0;
+  for (size_t i = 0; i < unread_n; i++)
+    raw_syscall3(SYS_mprotect, unread[i].start, unread[i].end - unread[i].start, unread[i].prot);
+  if (unread) raw_syscall2(SYS_munmap, unread, unread_bytes);
+  unread = NULL;
+  unread_n = unread_bytes = 0;
+}
+
+static int make_readable(const struct line *l, char *err) {
+  struct fmt f;
+  if (unread_n >= unread_cap) { /* cannot happen: the same snapshot was counted */
+    fmt_init(&f, err, MANA_IMG_ERRLEN);
+    fmt_str(&f, "internal error: more unreadable regions than counted");
+    return -1;
+  }
+  long rc = raw_syscall3(SYS_mprotect, l->start, l->end - l->start, l->prot | PROT_READ);
+  if (rc != 0) {
+    fmt_init(&f, err, MANA_IMG_ERRLEN);
+    fmt_str(&f, "cannot make the unreadable region 0x");
+    fmt_x64(&f, l->start);
+    fmt_str(&f, "-0x");
+    fmt_x64(&f, l->end);
+    fmt_str(&f, " readable to save it (mprotect errno ");
+    fmt_u64(&f, (uint64_t)-rc);
+    fmt_str(&f, ")");
+    return -1;
+  }
+  unread[unread_n].start = l->start;
+  unread[unread_n].end = l->end;
+  unread[unread_n].prot = l->prot;
+  unread_n++;
+  return 0;
 }
 
 int mana_add_regions(void *wp, char *err) {
@@ -187,12 +243,27 @@ int mana_add_regions(void *wp, char *err) {
     arena = (uint64_t)a;
     arena_used = 0;
   }
+  unread_n = 0;
+  if (unread_cap) {
+    unread_bytes = (unread_cap * sizeof *unread + 4095) & ~(size_t)4095;
+    long a = raw_syscall6(SYS_mmap, 0, unread_bytes, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (a < 0 && a > -4096) {
+      struct fmt f;
+      fmt_init(&f, err, MANA_IMG_ERRLEN);
+      fmt_str(&f, "out of memory for the list of unreadable regions");
+      unread_bytes = 0;
+      return -1;
+    }
+    unread = (struct unreadable *)a;
+  }
   while (next_line(&pos, &l)) {
     if (skipped(&l)) continue;
     classify(&l, &r);
     const char *path = l.path[0] ? l.path : NULL;
     const void *data = (const void *)r.start;
     uint64_t size = r.end - r.start;
+    if (unreadable_anon(&l) && make_readable(&l, err) != 0) return -1;
     if (!(r.flags & MANA_RF_NO_DATA) && changes_while_writing(&l) &&
         arena_used + size <= arena_size) {
       void *copy = (void *)(arena + arena_used);
