@@ -15,6 +15,20 @@ import { intField, type WireMessage } from "./wire.js";
 /** Where a managed process is in the checkpoint conversation (mana_wire.h). */
 type ProcPhase = "running" | "suspending" | "suspended" | "writing" | "written" | "resuming" | "restoring";
 
+/** Phases in which the application's threads are parked by a checkpoint. */
+const FROZEN: ReadonlySet<ProcPhase> = new Set(["suspending", "suspended", "writing", "written"]);
+
+/**
+ * A request sent to libmana and not yet answered. libmana's checkpoint thread answers its
+ * requests one by one, in order, without echoing which checkpoint attempt they belong to; this
+ * FIFO lets the agent stamp each answer with the attempt of the request it answers.
+ */
+interface Outstanding {
+  msg: "SUSPEND" | "WRITE" | "RESUME";
+  generation: number;
+  attempt: string;
+}
+
 export interface ManagedProc {
   procId: number;
   pid: number;
@@ -25,8 +39,8 @@ export interface ManagedProc {
   conn: ProcConnection | null;
   phase: ProcPhase;
   /** SUSPEND asked for before libmana said HELLO: sent on HELLO. */
-  pendingSuspend: number | null;
-  curGeneration: number;
+  pendingSuspend: { generation: number; attempt: string } | null;
+  outstanding: Outstanding[];
   exited: { status: number; signal: string } | null;
   exitPromise: Promise<{ status: number; signal: string }>;
 }
@@ -39,7 +53,8 @@ export interface AgentOptions {
   compress: number;
   command: string;
   jobId?: string;
-  restart?: { generation: number; total: number };
+  /** procIds: every procId of the manifest being restarted (the coordinator's barrier). */
+  restart?: { generation: number; procIds: number[] };
   log: (msg: string) => void;
 }
 
@@ -67,6 +82,7 @@ export class Agent {
       register: () => this.registerEvent(),
       onRegistered: (r, re) => this.onRegistered(r, re),
       onCommand: (c) => this.onCommand(c),
+      onLost: () => this.resumeFrozen(),
       log: opts.log,
     });
   }
@@ -137,7 +153,7 @@ export class Agent {
         conn: null,
         phase: restarted ? "restoring" : "running",
         pendingSuspend: null,
-        curGeneration: 0,
+        outstanding: [],
         exited: null,
         exitPromise,
       };
@@ -201,9 +217,40 @@ export class Agent {
       jobId: this.jobId,
       command: this.opts.command,
       compress: this.opts.compress,
-      restartTotal: this.restartPending && this.opts.restart ? this.opts.restart.total : 0,
+      restartTotal: this.restartPending && this.opts.restart ? this.opts.restart.procIds.length : 0,
       restartGeneration: this.opts.restart?.generation ?? 0,
+      restartProcIds: this.restartPending && this.opts.restart ? this.opts.restart.procIds : [],
     };
+  }
+
+  /** Sends a request to libmana and remembers which attempt its answer will belong to. */
+  private request(p: ManagedProc, conn: ProcConnection, msg: Outstanding["msg"], generation: number, attempt: string, fields: Record<string, string> = {}): void {
+    p.outstanding.push({ msg, generation, attempt });
+    conn.send(msg, { generation: String(generation), ...fields });
+  }
+
+  /** The request an answer of kind `msg` answers (skipping any that can no longer be answered). */
+  private answered(p: ManagedProc, msg: Outstanding["msg"], peek = false): Outstanding {
+    const i = p.outstanding.findIndex((o) => o.msg === msg);
+    if (i < 0) return { msg, generation: 0, attempt: "" }; // unsolicited: matches no attempt
+    const o = p.outstanding[i] as Outstanding;
+    if (!peek) p.outstanding.splice(0, i + 1);
+    return o;
+  }
+
+  /**
+   * The coordinator link dropped: whatever round had these processes parked is dead with it,
+   * and nobody else would ever resume them. Resume now so the application never stays frozen;
+   * the coordinator removes the round's partial dir when it starts again.
+   */
+  private resumeFrozen(): void {
+    for (const p of this.procs.values()) {
+      p.pendingSuspend = null;
+      if (!FROZEN.has(p.phase) || !p.conn) continue;
+      this.opts.log(`resuming process ${p.procId} (pid ${p.pid}): its checkpoint died with the coordinator link`);
+      p.phase = "resuming";
+      this.request(p, p.conn, "RESUME", 0, "");
+    }
   }
 
   private onRegistered(r: Registered, _reattached: boolean): void {
@@ -218,32 +265,31 @@ export class Agent {
       this.allocWaiters.delete(cmd.procIdsAllocated.requestId);
       w?.(cmd.procIdsAllocated.procIds);
     } else if (cmd.suspend) {
-      const gen = cmd.suspend.generation;
+      const { generation: gen, attempt } = cmd.suspend;
       for (const id of cmd.suspend.procIds) {
         const p = this.procs.get(id);
         if (!p) {
-          this.link.send({ suspended: { procId: id, generation: gen, error: "no such process on this agent (it exited)" } });
+          this.link.send({ suspended: { procId: id, generation: gen, attempt, error: "no such process on this agent (it exited)" } });
           continue;
         }
-        p.curGeneration = gen;
         if (p.conn) {
           p.phase = "suspending";
-          p.conn.send("SUSPEND", { generation: String(gen) });
+          this.request(p, p.conn, "SUSPEND", gen, attempt);
         } else {
           // libmana has not said HELLO yet (just started, or between exec's): ask once it does
-          p.pendingSuspend = gen;
+          p.pendingSuspend = { generation: gen, attempt };
         }
       }
     } else if (cmd.write) {
-      const { generation, compress } = cmd.write;
+      const { generation, compress, attempt } = cmd.write;
       for (const t of cmd.write.targets) {
         const p = this.procs.get(t.procId);
         if (!p?.conn) {
-          this.link.send({ written: { procId: t.procId, generation, error: "the process is no longer connected to its agent", rawBytes: 0, storedBytes: 0, fileSize: 0, millis: 0 } });
+          this.link.send({ written: { procId: t.procId, generation, attempt, error: "the process is no longer connected to its agent", rawBytes: 0, storedBytes: 0, fileSize: 0, millis: 0 } });
           continue;
         }
         p.phase = "writing";
-        p.conn.send("WRITE", { generation: String(generation), path: t.path, compress: String(compress) });
+        this.request(p, p.conn, "WRITE", generation, attempt, { path: t.path, compress: String(compress) });
       }
     } else if (cmd.resume) {
       for (const id of cmd.resume.procIds) {
@@ -256,7 +302,7 @@ export class Agent {
         if (p.phase === "running" || p.phase === "resuming") continue; // e.g. resumed by us after a SUSPEND error
         if (p.phase === "restoring") this.restartPending = false;
         p.phase = "resuming";
-        p.conn?.send("RESUME", { generation: String(cmd.resume.generation) });
+        if (p.conn) this.request(p, p.conn, "RESUME", cmd.resume.generation, cmd.resume.attempt);
       }
     } else if (cmd.kill) {
       const sig = (cmd.kill.signal || "SIGTERM") as NodeJS.Signals;
@@ -297,6 +343,7 @@ export class Agent {
       }
       if (p.conn && p.conn !== conn) p.conn.close("replaced by a new connection");
       p.conn = conn;
+      p.outstanding = []; // a new libmana connection answers nothing sent on the old one
       this.connProc.set(conn, procId);
       if (f.restarted === "1") {
         p.restarted = true;
@@ -305,40 +352,45 @@ export class Agent {
       }
       this.link.send({ procUpdate: { proc: this.info(p) } });
       if (p.pendingSuspend !== null) {
-        const gen = p.pendingSuspend;
+        const { generation, attempt } = p.pendingSuspend;
         p.pendingSuspend = null;
         p.phase = "suspending";
-        conn.send("SUSPEND", { generation: String(gen) });
+        this.request(p, conn, "SUSPEND", generation, attempt);
       }
       return;
     }
     const p = this.procOf(conn);
     if (!p) return;
-    const generation = p.curGeneration;
     switch (m.name) {
-      case "SUSPENDED":
+      case "SUSPENDED": {
+        const { generation, attempt } = this.answered(p, "SUSPEND");
         if (f.ok === "1") {
           p.phase = "suspended";
-          this.link.send({ suspended: { procId: p.procId, generation, error: "" } });
+          this.link.send({ suspended: { procId: p.procId, generation, attempt, error: "" } });
         } else {
           // mana_wire.h: a refused SUSPEND is answered with RESUME by the agent
           p.phase = "running";
-          conn.send("RESUME", { generation: String(generation) });
-          this.link.send({ suspended: { procId: p.procId, generation, error: f.error || "refused without a reason" } });
+          this.request(p, conn, "RESUME", generation, attempt);
+          this.link.send({ suspended: { procId: p.procId, generation, attempt, error: f.error || "refused without a reason" } });
         }
         break;
-      case "PROGRESS":
+      }
+      case "PROGRESS": {
+        const { generation, attempt } = this.answered(p, "WRITE", true);
         this.link.send(
-          { progress: { procId: p.procId, generation, rawDone: intField(f, "raw_done"), storedDone: intField(f, "stored_done"), rawTotal: intField(f, "raw_total") } },
+          { progress: { procId: p.procId, generation, attempt, rawDone: intField(f, "raw_done"), storedDone: intField(f, "stored_done"), rawTotal: intField(f, "raw_total") } },
           (q) => q.progress?.procId === p.procId, // newer progress replaces a queued one
         );
         break;
-      case "WRITTEN":
+      }
+      case "WRITTEN": {
+        const { generation, attempt } = this.answered(p, "WRITE");
         p.phase = f.ok === "1" ? "written" : "suspended";
         this.link.send({
           written: {
             procId: p.procId,
             generation,
+            attempt,
             error: f.ok === "1" ? "" : f.error || "write failed without a reason",
             rawBytes: intField(f, "raw_bytes"),
             storedBytes: intField(f, "stored_bytes"),
@@ -347,11 +399,14 @@ export class Agent {
           },
         });
         break;
-      case "RESUMED":
+      }
+      case "RESUMED": {
+        const { generation, attempt } = this.answered(p, "RESUME");
         p.phase = "running";
-        this.link.send({ resumed: { procId: p.procId, generation } });
+        this.link.send({ resumed: { procId: p.procId, generation, attempt } });
         this.link.send({ procUpdate: { proc: this.info(p) } });
         break;
+      }
       default:
         this.link.send({ error: { procId: p.procId, message: `unexpected ${m.name} message from the process` } });
     }
@@ -368,13 +423,16 @@ export class Agent {
     const p = this.procOf(conn);
     if (!p) return;
     p.conn = null;
+    const open = p.outstanding;
+    p.outstanding = [];
     if (p.exited) return;
-    const gen = p.curGeneration;
     // Fail a checkpoint in flight at once rather than at the phase timeout.
+    const last = open[open.length - 1];
+    const { generation, attempt } = last ?? { generation: 0, attempt: "" };
     if (p.phase === "suspending") {
-      this.link.send({ suspended: { procId: p.procId, generation: gen, error: `it closed its agent connection (${why})` } });
+      this.link.send({ suspended: { procId: p.procId, generation, attempt, error: `it closed its agent connection (${why})` } });
     } else if (p.phase === "writing") {
-      this.link.send({ written: { procId: p.procId, generation: gen, error: `it closed its agent connection (${why})`, rawBytes: 0, storedBytes: 0, fileSize: 0, millis: 0 } });
+      this.link.send({ written: { procId: p.procId, generation, attempt, error: `it closed its agent connection (${why})`, rawBytes: 0, storedBytes: 0, fileSize: 0, millis: 0 } });
     }
     if (p.phase !== "restoring") p.phase = "running";
     this.link.send({ procUpdate: { proc: this.info(p) } });

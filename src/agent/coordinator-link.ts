@@ -16,6 +16,8 @@ export interface LinkHandlers {
   register(): Register;
   onRegistered(r: Registered, reattached: boolean): void;
   onCommand(cmd: AgentCommand): void;
+  /** The stream to an attached coordinator broke (not called for a failed first attach). */
+  onLost?(): void;
   log(msg: string): void;
 }
 
@@ -125,6 +127,8 @@ export class CoordinatorLink {
         return;
       }
       if (this.stopped) return;
+      // Before the retry: anything the dead coordinator had frozen must not wait for it.
+      this.h.onLost?.();
       if (!this.announcedLoss) {
         this.announcedLoss = true;
         this.h.log(`lost the coordinator at ${formatAddress(this.address)} (${why}); the program keeps running; retrying every ${AGENT_RECONNECT_MS / 1000} s`);

@@ -128,7 +128,7 @@ export async function cmdRestart(argv: string[]): Promise<number> {
     compress: manifest.compress ?? -1,
     command: manifest.command,
     jobId: manifest.jobId,
-    restart: { generation: manifest.generation, total: images.length },
+    restart: { generation: manifest.generation, procIds: images.map((i) => i.procId) },
     log: agentLogger("restart"),
   });
   await agent.start();

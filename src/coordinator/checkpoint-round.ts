@@ -1,14 +1,16 @@
 // One checkpoint generation, from SUSPEND to commit and RESUME. Any error, process exit or
-// phase timeout aborts it: the partial dir is removed, the suspended processes are resumed,
-// `latest` is untouched, and the error goes to whoever waits (a --bcheckpoint client).
+// phase timeout before the commit aborts it: the partial dir is removed, the suspended
+// processes are resumed, `latest` is untouched, and the error goes to whoever waits (a
+// --bcheckpoint client). Each round is one *attempt* with an id of its own; answers carrying
+// another attempt's id (late answers to an aborted round) are ignored.
+import { randomBytes } from "node:crypto";
 import * as path from "node:path";
 import { MANA_VERSION } from "../config.js";
 import { errorMessage } from "../errors.js";
-import { readImage } from "../native.js";
-import { commitGeneration, createPartialDir, removeDirQuietly, writeRestartScript } from "../store/generations.js";
+import { createPartialDir, removeDirQuietly, writeRestartScript, type CommitResult } from "../store/generations.js";
 import { MANA_BIN } from "../paths.js";
 import { imageName, type Manifest, type ManifestProc } from "../store/manifest.js";
-import type { CheckpointReply, Progress, ProcInfo, Written } from "../rpc/types.js";
+import type { CheckpointReply, Progress, ProcInfo, Resumed, Suspended, Written } from "../rpc/types.js";
 import type { Logger } from "./log.js";
 
 export type RoundPhase = "SUSPENDING" | "WRITING" | "COMMITTING" | "RESUMING" | "ABORTING";
@@ -20,13 +22,30 @@ export interface RoundHost {
   readonly command: string;
   readonly phaseTimeoutMs: number;
   setPhase(phase: RoundPhase | null): void;
-  sendSuspend(generation: number, procIds: number[]): void;
-  sendWrite(generation: number, targets: { procId: number; path: string }[]): number; // returns compress level
-  sendResume(generation: number, procIds: number[]): void;
+  /** Returns the procIds that could not be sent to (their agent is gone). */
+  sendSuspend(generation: number, attempt: string, procIds: number[]): number[];
+  /** Returns the compress level used and the procIds that could not be sent to. */
+  sendWrite(generation: number, attempt: string, targets: { procId: number; path: string }[]): { compress: number; unreachable: number[] };
+  sendResume(generation: number, attempt: string, procIds: number[]): void;
   sendKill(procIds: number[]): void;
+  /** Header facts of a written image (the coordinator reads it with the native reader). */
+  inspectImage(file: string): ImageFacts;
+  /**
+   * Makes the partial dir generation N (store/generations.ts commitGeneration). The round
+   * never cuts it off: once started, the rename may happen at any moment, so removing the
+   * partial dir before the promise settles could leave a gen-N without its images.
+   */
+  commit(partialDir: string, manifest: Manifest): Promise<CommitResult>;
   /** One-line description for error messages: "process 0 (pid 123 on node1, ...)". */
   describeProc(procId: number): string;
   log: Logger;
+}
+
+export interface ImageFacts {
+  fileSize: number;
+  headerHash: string;
+  rawBytes: number;
+  storedBytes: number;
 }
 
 interface PhaseWait {
@@ -44,6 +63,9 @@ export class CheckpointRound {
   readonly progress = new Map<number, { rawDone: number; rawTotal: number }>();
   readonly written = new Map<number, Written>();
   readonly done: Promise<CheckpointReply>;
+  /** Sent with every command of this round and echoed by the agents: "<generation>.<nonce>". */
+  readonly attempt: string;
+  private finished = false;
   private wait: PhaseWait | null = null;
   private readonly gone = new Map<number, string>();
   private suspendSent: number[] = [];
@@ -54,23 +76,32 @@ export class CheckpointRound {
     readonly procs: ProcInfo[],
     private readonly killAfter: boolean,
   ) {
+    this.attempt = `${generation}.${randomBytes(4).toString("hex")}`;
     this.done = this.run();
+  }
+
+  /** An answer belongs to this round only if it names this attempt and the round is live. */
+  private mine(attempt: string): boolean {
+    return !this.finished && attempt === this.attempt;
   }
 
   get procIds(): number[] {
     return this.procs.map((p) => p.procId);
   }
 
-  onSuspended(procId: number, error: string): void {
-    if (error) this.fail(`${this.host.describeProc(procId)} could not suspend: ${error}`);
-    else this.arrived("SUSPENDING", procId);
+  onSuspended(s: Suspended): void {
+    if (!this.mine(s.attempt)) return;
+    if (s.error) this.fail(`${this.host.describeProc(s.procId)} could not suspend: ${s.error}`);
+    else this.arrived("SUSPENDING", s.procId);
   }
 
   onProgress(p: Progress): void {
+    if (!this.mine(p.attempt)) return;
     this.progress.set(p.procId, { rawDone: p.rawDone, rawTotal: p.rawTotal });
   }
 
   onWritten(w: Written): void {
+    if (!this.mine(w.attempt)) return;
     if (w.error) {
       this.fail(`${this.host.describeProc(w.procId)} could not write its image: ${w.error}`);
       return;
@@ -80,13 +111,14 @@ export class CheckpointRound {
     this.arrived("WRITING", w.procId);
   }
 
-  onResumed(procId: number): void {
-    this.arrived("RESUMING", procId);
+  onResumed(r: Resumed): void {
+    if (!this.mine(r.attempt)) return;
+    this.arrived("RESUMING", r.procId);
   }
 
   /** A process exited or its agent vanished. */
   onProcGone(procId: number, why: string): void {
-    if (!this.procIds.includes(procId)) return;
+    if (this.finished || !this.procIds.includes(procId)) return;
     this.gone.set(procId, why);
     if (this.phase === "RESUMING" || this.phase === "ABORTING") {
       this.arrived(this.phase, procId);
@@ -163,22 +195,30 @@ export class CheckpointRound {
       this.setPhase("SUSPENDING");
       const suspended = this.waitFor("SUSPENDING", "suspend", ids);
       this.suspendSent = ids;
-      h.sendSuspend(gen, ids);
+      this.unreachable(h.sendSuspend(gen, this.attempt, ids), "suspend");
       await suspended;
+      await testPause("suspended", h);
 
       this.setPhase("WRITING");
       const targets = ids.map((procId) => ({ procId, path: path.join(this.partialDir, imageName(procId)) }));
       const written = this.waitFor("WRITING", "write its image", ids);
-      const compress = h.sendWrite(gen, targets);
+      const sent = h.sendWrite(gen, this.attempt, targets);
+      this.unreachable(sent.unreachable, "write its image");
       await written;
 
       this.setPhase("COMMITTING");
-      const manifest = this.buildManifest(compress);
-      const commit = await withTimeout(
-        commitGeneration(h.ckptDir, this.partialDir, manifest),
+      const manifest = this.buildManifest(sent.compress);
+      // No timeout here (see RoundHost.commit): a slow commit is only reported.
+      const slow = setTimeout(
+        () => h.log(`checkpoint generation ${gen}: the commit (fsync of ${this.partialDir}) takes longer than ${(h.phaseTimeoutMs / 1000).toFixed(1)} s; waiting for it`),
         h.phaseTimeoutMs,
-        () => `timed out after ${(h.phaseTimeoutMs / 1000).toFixed(1)} s committing generation ${gen} (fsync of ${this.partialDir})`,
       );
+      let commit: CommitResult;
+      try {
+        commit = await h.commit(this.partialDir, manifest);
+      } finally {
+        clearTimeout(slow);
+      }
       this.partialDir = "";
       const commitMs = Date.now() - this.startedMs;
       this.phaseMs.COMMITTING = Date.now() - this.phaseStart;
@@ -195,7 +235,7 @@ export class CheckpointRound {
       } else {
         this.setPhase("RESUMING");
         const resumed = this.waitFor("RESUMING", "resume", ids);
-        h.sendResume(gen, ids);
+        h.sendResume(gen, this.attempt, ids);
         // The generation is durable already; a slow resume is reported, not fatal.
         await resumed.catch((err: unknown) => h.log(`checkpoint generation ${gen}: ${errorMessage(err)}`));
       }
@@ -214,14 +254,23 @@ export class CheckpointRound {
       h.setPhase("ABORTING");
       if (this.partialDir) await removeDirQuietly(this.partialDir);
       const toResume = this.suspendSent.filter((id) => !this.gone.has(id));
-      if (toResume.length) h.sendResume(gen, toResume);
+      if (toResume.length) h.sendResume(gen, this.attempt, toResume);
       h.log(`checkpoint generation ${gen} aborted: ${msg}`);
       return { ok: false, error: `checkpoint generation ${gen} aborted: ${msg}`, generation: gen, dir: "", bytes: 0, millis: Date.now() - this.startedMs, numProcs: ids.length };
     } finally {
+      this.finished = true;
       if (this.wait) clearTimeout(this.wait.timer);
       this.wait = null;
       h.setPhase(null);
     }
+  }
+
+  /** A process whose agent is gone cannot answer: fail now rather than at the phase timeout. */
+  private unreachable(ids: number[], what: string): void {
+    const first = ids[0];
+    if (first === undefined) return;
+    const more = ids.length > 1 ? ` (and ${ids.length - 1} more)` : "";
+    this.fail(`${this.host.describeProc(first)}${more} cannot be asked to ${what}: its agent is gone`);
   }
 
   private buildManifest(compress: number): Manifest {
@@ -229,8 +278,8 @@ export class CheckpointRound {
     const procs: ManifestProc[] = this.procs.map((p) => {
       const image = imageName(p.procId);
       const file = path.join(this.partialDir, image);
-      // readImage validates the header as the restore program will; a bad image aborts here.
-      const d = readImage(file);
+      // The native reader validates the header as the restore program will; a bad image aborts here.
+      const d = h.inspectImage(file);
       const w = this.written.get(p.procId);
       return {
         procId: p.procId,
@@ -262,18 +311,13 @@ export class CheckpointRound {
   }
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, message: () => string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(message())), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
-  });
+/**
+ * Test-only hook: MANA_TEST_PAUSE_AFTER=suspended makes a round wait (up to its phase timeout)
+ * once every process is suspended, so tests can kill the coordinator at that exact point.
+ * Logs one line so a forgotten setting is visible.
+ */
+async function testPause(point: string, h: RoundHost): Promise<void> {
+  if (process.env.MANA_TEST_PAUSE_AFTER !== point) return;
+  h.log(`test hook MANA_TEST_PAUSE_AFTER=${point}: pausing ${h.phaseTimeoutMs} ms`);
+  await new Promise((r) => setTimeout(r, h.phaseTimeoutMs));
 }

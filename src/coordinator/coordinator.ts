@@ -14,8 +14,10 @@ import type {
   Register,
   StatusReply,
 } from "../rpc/types.js";
-import { listGenerations, genDirName, nextGeneration } from "../store/generations.js";
-import { CheckpointRound, type RoundHost, type RoundPhase } from "./checkpoint-round.js";
+import { readImage } from "../native.js";
+import type { Manifest } from "../store/manifest.js";
+import { commitGeneration, listGenerations, genDirName, nextGeneration, type CommitResult } from "../store/generations.js";
+import { CheckpointRound, type ImageFacts, type RoundHost, type RoundPhase } from "./checkpoint-round.js";
 import type { Logger } from "./log.js";
 import * as path from "node:path";
 
@@ -56,6 +58,9 @@ interface ProcRecord {
   lost: boolean;
 }
 
+/** Process states (as agents report them) in which the application is frozen by a checkpoint. */
+const FROZEN_STATES = new Set(["suspending", "suspended", "writing", "written"]);
+
 /** Max commands queued to one agent before it is considered stuck and dropped. */
 const AGENT_QUEUE_LIMIT = 10_000;
 
@@ -77,9 +82,12 @@ export class Coordinator implements RoundHost {
   private round: CheckpointRound | null = null;
   private phase: RoundPhase | null = null;
   private lastGeneration = 0;
+  /** Highest generation number ever tried here, committed or not: numbers are never reused. */
+  private lastAttempted = 0;
   private lastGenerationDir = "";
   private lastError = "";
-  private restart: { generation: number; total: number; ready: Set<number>; timer: NodeJS.Timeout } | null = null;
+  /** expected: the manifest's procIds; the barrier opens when exactly these are restored. */
+  private restart: { generation: number; expected: Set<number>; ready: Set<number>; timer: NodeJS.Timeout } | null = null;
   /** Checkpoint requests that arrived during the restart barrier wait for its end. */
   private restartWaiters: (() => void)[] = [];
   private exiting = false;
@@ -179,7 +187,8 @@ export class Coordinator implements RoundHost {
     } else if (ev.procUpdate?.proc) {
       this.procUpdate(conn, ev.procUpdate.proc);
     } else if (ev.suspended) {
-      this.round?.onSuspended(ev.suspended.procId, ev.suspended.error);
+      // The round drops answers that name another attempt (late answers to an aborted one).
+      this.round?.onSuspended(ev.suspended);
     } else if (ev.progress) {
       this.round?.onProgress(ev.progress);
     } else if (ev.written) {
@@ -187,7 +196,7 @@ export class Coordinator implements RoundHost {
     } else if (ev.resumed) {
       const r = this.procs.get(ev.resumed.procId);
       if (r) r.info.state = "running";
-      this.round?.onResumed(ev.resumed.procId);
+      this.round?.onResumed(ev.resumed);
     } else if (ev.exited) {
       this.procExited(ev.exited.procId, ev.exited.status, ev.exited.signal);
     } else if (ev.error) {
@@ -221,11 +230,24 @@ export class Coordinator implements RoundHost {
       if (p.procId < 0) continue;
       this.adoptProc(conn, p);
     }
-    if (reg.restartTotal > 0) this.beginRestartBarrier(reg.restartGeneration, reg.restartTotal);
+    if (reg.restartTotal > 0) this.beginRestartBarrier(reg.restartGeneration, reg.restartProcIds);
     this.cancelLostTimer();
     this.log(`agent ${conn.id} on ${conn.host} attached with ${reg.procs.length} process(es)${reg.restartTotal > 0 ? ` (restart of generation ${reg.restartGeneration})` : ""}`);
     this.send(conn, { registered: { jobId: this.jobId, ckptDir: this.ckptDir } });
+    this.resumeOrphans(conn, reg.procs);
     this.checkRestartBarrier();
+  }
+
+  /**
+   * Processes that come back suspended (their round died with the previous coordinator, and
+   * their agent did not get to resume them) are resumed unless a round of ours has them.
+   */
+  private resumeOrphans(conn: AgentConn, procs: ProcInfo[]): void {
+    if (this.round) return;
+    const frozen = procs.filter((p) => p.procId >= 0 && FROZEN_STATES.has(p.state)).map((p) => p.procId);
+    if (frozen.length === 0) return;
+    this.log(`resuming ${frozen.length} process(es) of agent ${conn.id} left suspended by an earlier checkpoint`);
+    this.send(conn, { resume: { generation: 0, procIds: frozen, attempt: "" } });
   }
 
   private adoptProc(conn: AgentConn, p: ProcInfo): void {
@@ -254,8 +276,8 @@ export class Coordinator implements RoundHost {
     this.log(`${r ? describeShort(r.info) : `process ${procId}`} ${why}`);
     this.procs.delete(procId);
     this.round?.onProcGone(procId, why);
-    if (this.restart && r && this.restart.ready.size < this.restart.total && r.info.restarted) {
-      this.failRestart(`${describeShort(r.info)} ${why} before it was restored`);
+    if (this.restart && this.restart.expected.has(procId) && !this.restart.ready.has(procId)) {
+      this.failRestart(`${r ? describeShort(r.info) : `process ${procId}`} ${why} before it was restored`);
     }
     this.checkLast();
   }
@@ -301,29 +323,38 @@ export class Coordinator implements RoundHost {
 
   // ---------- restart barrier ----------
 
-  private beginRestartBarrier(generation: number, total: number): void {
-    if (this.restart) return;
+  private beginRestartBarrier(generation: number, procIds: number[]): void {
+    if (this.restart) {
+      // Another agent of the same restart (one per node): each sends the whole manifest's list.
+      if (this.restart.generation !== generation) this.log(`an agent restarts generation ${generation} while generation ${this.restart.generation} is being restored; it waits for the next barrier`);
+      return;
+    }
     const timer = setTimeout(() => {
-      if (this.restart?.timer === timer) {
-        const missing = this.liveProcs().filter((r) => r.info.restarted && !this.restart?.ready.has(r.info.procId));
-        const who = missing[0] ? this.describeProc(missing[0].info.procId) : "a process";
-        this.failRestart(`timed out after ${(this.phaseTimeoutMs / 1000).toFixed(1)} s waiting for ${who} to be restored`);
+      const b = this.restart;
+      if (b?.timer === timer) {
+        const missing = [...b.expected].filter((id) => !b.ready.has(id));
+        const who = missing[0] !== undefined ? this.describeProc(missing[0]) : "a process";
+        const more = missing.length > 1 ? ` (and ${missing.length - 1} more)` : "";
+        this.failRestart(`timed out after ${(this.phaseTimeoutMs / 1000).toFixed(1)} s waiting for ${who}${more} to be restored`);
       }
     }, this.phaseTimeoutMs);
-    this.restart = { generation, total, ready: new Set(), timer };
+    this.restart = { generation, expected: new Set(procIds), ready: new Set(), timer };
   }
 
   private checkRestartBarrier(): void {
     const b = this.restart;
     if (!b) return;
-    for (const r of this.procs.values()) {
-      if (r.info.restarted && r.info.connected && !r.lost) b.ready.add(r.info.procId);
+    // Only the procIds of this generation's manifest count, and only once their restored
+    // libmana said HELLO restarted=1 for this very generation.
+    for (const id of b.expected) {
+      const r = this.procs.get(id);
+      if (r && !r.lost && r.info.restarted && r.info.connected && r.info.generation === b.generation) b.ready.add(id);
     }
-    if (b.ready.size < b.total) return;
+    if (b.ready.size < b.expected.size) return;
     clearTimeout(b.timer);
     this.restart = null;
-    this.log(`restart of generation ${b.generation}: all ${b.total} process(es) restored; resuming`);
-    this.sendResume(b.generation, [...b.ready]);
+    this.log(`restart of generation ${b.generation}: all ${b.expected.size} process(es) restored; resuming`);
+    this.sendResume(b.generation, "", [...b.ready]);
     this.scheduleInterval();
     this.releaseRestartWaiters();
   }
@@ -360,29 +391,48 @@ export class Coordinator implements RoundHost {
     return m;
   }
 
-  sendSuspend(generation: number, procIds: number[]): void {
-    for (const [conn, ids] of this.byAgent(procIds)) {
+  /** procIds among `procIds` that have no live agent to send to. */
+  private unreachable(procIds: number[], reached: Map<AgentConn, number[]>): number[] {
+    const sent = new Set([...reached.values()].flat());
+    return procIds.filter((id) => !sent.has(id));
+  }
+
+  sendSuspend(generation: number, attempt: string, procIds: number[]): number[] {
+    const groups = this.byAgent(procIds);
+    for (const [conn, ids] of groups) {
       for (const id of ids) {
         const r = this.procs.get(id);
         if (r) r.info.state = "suspending";
       }
-      this.send(conn, { suspend: { generation, procIds: ids } });
+      this.send(conn, { suspend: { generation, procIds: ids, attempt } });
     }
+    return this.unreachable(procIds, groups);
   }
 
-  sendWrite(generation: number, targets: { procId: number; path: string }[]): number {
+  sendWrite(generation: number, attempt: string, targets: { procId: number; path: string }[]): { compress: number; unreachable: number[] } {
     const byId = new Map(targets.map((t) => [t.procId, t]));
     let level = this.opts.compress;
-    for (const [conn, ids] of this.byAgent(targets.map((t) => t.procId))) {
+    const ids0 = targets.map((t) => t.procId);
+    const groups = this.byAgent(ids0);
+    for (const [conn, ids] of groups) {
       const compress = conn.compress >= 0 ? conn.compress : this.opts.compress;
       level = compress;
-      this.send(conn, { write: { generation, compress, targets: ids.map((id) => byId.get(id) as { procId: number; path: string }) } });
+      this.send(conn, { write: { generation, compress, attempt, targets: ids.map((id) => byId.get(id) as { procId: number; path: string }) } });
     }
-    return level;
+    return { compress: level, unreachable: this.unreachable(ids0, groups) };
   }
 
-  sendResume(generation: number, procIds: number[]): void {
-    for (const [conn, ids] of this.byAgent(procIds)) this.send(conn, { resume: { generation, procIds: ids } });
+  sendResume(generation: number, attempt: string, procIds: number[]): void {
+    for (const [conn, ids] of this.byAgent(procIds)) this.send(conn, { resume: { generation, procIds: ids, attempt } });
+  }
+
+  inspectImage(file: string): ImageFacts {
+    const d = readImage(file);
+    return { fileSize: d.fileSize, headerHash: d.headerHash, rawBytes: d.rawBytes, storedBytes: d.storedBytes };
+  }
+
+  commit(partialDir: string, manifest: Manifest): Promise<CommitResult> {
+    return commitGeneration(this.ckptDir, partialDir, manifest);
   }
 
   sendKill(procIds: number[], signal = "SIGTERM"): void {
@@ -445,7 +495,8 @@ export class Coordinator implements RoundHost {
       if (this.restart) return fail(`the job is restarting (generation ${this.restart.generation}); checkpoint once it runs`);
       const live = this.liveProcs();
       if (live.length === 0) return fail("no processes to checkpoint (none has attached to this coordinator)");
-      const gen = nextGeneration(this.ckptDir, this.lastGeneration);
+      const gen = nextGeneration(this.ckptDir, Math.max(this.lastGeneration, this.lastAttempted));
+      this.lastAttempted = gen;
       round = new CheckpointRound(this, gen, live.map((r) => ({ ...r.info })), killAfter || this.opts.killAfterCkpt);
       this.round = round;
       const started = round;

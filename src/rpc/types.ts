@@ -23,11 +23,14 @@ export interface Register {
   compress: number;
   restartTotal: number;
   restartGeneration: number;
+  /** procIds of the manifest being restarted (the barrier waits for exactly these). */
+  restartProcIds: number[];
 }
 export interface AllocProcIds { requestId: number; count: number }
 export interface ProcUpdate { proc: ProcInfo }
-export interface Suspended { procId: number; generation: number; error: string }
-export interface Progress { procId: number; generation: number; rawDone: number; storedDone: number; rawTotal: number }
+/** attempt: the checkpoint attempt this answers (echoed from Suspend/Write/Resume). */
+export interface Suspended { procId: number; generation: number; error: string; attempt: string }
+export interface Progress { procId: number; generation: number; rawDone: number; storedDone: number; rawTotal: number; attempt: string }
 export interface Written {
   procId: number;
   generation: number;
@@ -36,8 +39,9 @@ export interface Written {
   storedBytes: number;
   fileSize: number;
   millis: number;
+  attempt: string;
 }
-export interface Resumed { procId: number; generation: number }
+export interface Resumed { procId: number; generation: number; attempt: string }
 export interface AgentError { procId: number; message: string }
 export interface Exited { procId: number; status: number; signal: string }
 
@@ -68,10 +72,10 @@ export interface AgentEventBody {
 
 export interface Registered { jobId: string; ckptDir: string }
 export interface ProcIdsAllocated { requestId: number; procIds: number[] }
-export interface Suspend { generation: number; procIds: number[] }
+export interface Suspend { generation: number; procIds: number[]; attempt: string }
 export interface WriteTarget { procId: number; path: string }
-export interface Write { generation: number; compress: number; targets: WriteTarget[] }
-export interface Resume { generation: number; procIds: number[] }
+export interface Write { generation: number; compress: number; targets: WriteTarget[]; attempt: string }
+export interface Resume { generation: number; procIds: number[]; attempt: string }
 export interface KillProcs { procIds: number[]; signal: string }
 export interface Reject { message: string }
 
