@@ -91,10 +91,28 @@ static __attribute__((noinline)) void park_here(struct park_slot *volatile s) {
   else park_restarted(s);
 }
 
+/* Park signals are sent with rt_tgsigqueueinfo and carry SI_QUEUE, our pid and a tagged
+ * value: MANA_SIG_TAG in the high 32 bits, the round (mana_sig_epoch) in the low ones. A
+ * signal that says so was sent by a park round of this process; any other signal of that
+ * number (kill, raise, sigqueue by the application or someone else) is the application's. */
+#define MANA_SIG_TAG 0x4d414e41u /* "MANA" */
+static volatile uint32_t mana_sig_epoch; /* rounds started; in the image, so it survives restart */
+
+static int sent_by_a_round(const siginfo_t *si) {
+  if (!si || si->si_code != SI_QUEUE || si->si_pid != raw_getpid()) return 0;
+  uint64_t v = (uint64_t)(uintptr_t)si->si_value.sival_ptr;
+  uint32_t epoch = (uint32_t)v;
+  return (uint32_t)(v >> 32) == MANA_SIG_TAG && epoch != 0 &&
+         epoch <= __atomic_load_n(&mana_sig_epoch, __ATOMIC_ACQUIRE);
+}
+
 void mana_park_handler(int sig, siginfo_t *si, void *uc) {
   int saved_errno = errno;
-  if (!mana_suspending) {
-    mana_sig_forward(sig, si, uc);
+  int ours = sent_by_a_round(si);
+  if (!__atomic_load_n(&mana_suspending, __ATOMIC_ACQUIRE)) {
+    /* A park signal outside a round was sent by a round that failed (SUSPEND timed out while
+     * this thread blocked the signal) and arrives only now: the application never sent it. */
+    if (!ours) mana_sig_forward(sig, si, uc);
     errno = saved_errno;
     return;
   }
@@ -108,6 +126,9 @@ void mana_park_handler(int sig, siginfo_t *si, void *uc) {
     park_here(s);
   }
   __atomic_fetch_sub(&mana_in_handler, 1, __ATOMIC_ACQ_REL);
+  /* The application's own signal arrived during a round (for a standard signal the kernel
+   * merged the park signal into it): the thread parked on it, now the application gets it. */
+  if (!ours) mana_sig_forward(sig, si, uc);
   errno = saved_errno;
 }
 
@@ -156,7 +177,16 @@ static int scan_tasks(int *all_parked, int *new_signals) {
           raw_syscall1(SYS_close, fd);
           return -1;
         }
-        long rc = raw_syscall3(SYS_tgkill, pid, (int)tid, mana_cfg.ckpt_signal);
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        si.si_signo = mana_cfg.ckpt_signal;
+        si.si_code = SI_QUEUE;
+        si.si_pid = pid;
+        si.si_uid = (uid_t)raw_syscall0(SYS_getuid);
+        si.si_value.sival_ptr = (void *)(uintptr_t)(((uint64_t)MANA_SIG_TAG << 32) |
+                                                     __atomic_load_n(&mana_sig_epoch,
+                                                                     __ATOMIC_ACQUIRE));
+        long rc = raw_syscall4(SYS_rt_tgsigqueueinfo, pid, (int)tid, mana_cfg.ckpt_signal, &si);
         signaled[nsignaled++] = (int)tid;
         (*new_signals)++;
         if (rc == -ESRCH) continue; /* exited meanwhile */
@@ -177,6 +207,8 @@ int mana_park_all(char *err, size_t errlen) {
   for (int i = 0; i < MANA_MAX_THREADS; i++) mana_slots[i].state = SLOT_FREE;
   mana_nslots = 0;
   nsignaled = 0;
+  uint32_t e = __atomic_load_n(&mana_sig_epoch, __ATOMIC_ACQUIRE) + 1;
+  __atomic_store_n(&mana_sig_epoch, e ? e : 1, __ATOMIC_RELEASE);
   __atomic_store_n(&mana_suspending, 1, __ATOMIC_RELEASE);
   uint64_t deadline = mana_now_ns(CLOCK_MONOTONIC) + 10ull * 1000000000ull;
   int stable = 0;

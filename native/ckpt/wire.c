@@ -294,7 +294,10 @@ void *mana_ckpt_thread_main(void *arg) {
           suspended = 1;
           fmt_kv_u64(&f, "ok", 1);
         } else {
-          suspended = 1; /* some threads are parked; the agent's RESUME releases them */
+          /* some threads are parked; the agent's RESUME releases them. A laggard's park
+           * signal stays pending and arrives after RESUME: the handler recognises it by its
+           * round tag (park.c) and drops it instead of calling the application's handler. */
+          suspended = 1;
           fmt_kv_str(&f, "error", err);
         }
         send_msg(MANA_MSG_SUSPENDED, tx);
