@@ -20,7 +20,7 @@ int n_own_maps;
 int allow_missing_files;
 char restart_env[MANA_RESTART_ENV_SIZE];
 
-static char image_path[4096];
+char image_path[4096];
 /* the restorer runs on this stack so that it can unmap the kernel-provided [stack] */
 static char stack[1 << 20] __attribute__((aligned(64)));
 
@@ -43,6 +43,34 @@ void warnx1(const char *fmt, ...) {
   va_end(ap);
   fprintf(stderr, "mana restart: warning: %s\n", buf);
   fflush(stderr);
+}
+
+/* After the point of no return stdio's buffers may be gone, the vdso moved and FS (with errno)
+ * switched: these write the line themselves with one raw write(2). */
+const char *late_num(char buf[24], long v) {
+  char t[24];
+  int k = 0;
+  unsigned long u = (unsigned long)(v < 0 ? -v : v);
+  do t[k++] = (char)('0' + u % 10); while ((u /= 10) && k < 21);
+  int n = 0;
+  if (v < 0) buf[n++] = '-';
+  while (k) buf[n++] = t[--k];
+  buf[n] = 0;
+  return buf;
+}
+
+void warn_late(const char *first, ...) {
+  char buf[1024];
+  size_t n = 0;
+  const char *lead = "mana restart: warning: ";
+  for (const char *p = lead; *p; p++) buf[n++] = *p;
+  va_list ap;
+  va_start(ap, first);
+  for (const char *s = first; s; s = va_arg(ap, const char *))
+    for (; *s && n < sizeof buf - 1; s++) buf[n++] = (unsigned char)*s < 0x20 ? '?' : *s;
+  va_end(ap);
+  buf[n++] = '\n';
+  raw_syscall3(SYS_write, 2, buf, n);
 }
 
 /* After the point of no return: stdio's buffers may be gone and the vdso moved. */

@@ -61,7 +61,7 @@ void check_image(mana_img_reader *r) {
   }
   if (nckpt != 1 || nthreads < 2)
     die("image %s has %llu threads and %llu checkpoint threads; it was not written by libmana",
-        "(image)", (unsigned long long)nthreads, (unsigned long long)nckpt);
+        image_path, (unsigned long long)nthreads, (unsigned long long)nckpt);
   if (nthreads > 1024) die("image has %llu threads; at most 1024 are supported",
                            (unsigned long long)nthreads);
 
@@ -165,11 +165,11 @@ void restore_memory(mana_img_reader *r) {
     long p;
     if (g->kind == MANA_R_SHARED_FILE) {
       const char *path = mana_imgr_str(r, g->path_off);
-      int fd = open(path, (g->prot & PROT_WRITE) ? O_RDWR : O_RDONLY);
-      if (fd < 0) die_late(path, -errno);
+      long fd = raw_syscall3(SYS_open, path, (g->prot & PROT_WRITE) ? O_RDWR : O_RDONLY, 0);
+      if (fd < 0) die_late(path, fd);
       p = raw_syscall6(SYS_mmap, g->start, len, g->prot, MAP_SHARED | MAP_FIXED_NOREPLACE, fd,
                        g->file_offset);
-      close(fd);
+      raw_syscall1(SYS_close, fd);
       if (p < 0) die_late("mapping a shared file", p);
       continue;
     }
@@ -216,21 +216,26 @@ void restore_fds(mana_img_reader *r) {
     if (f->kind != MANA_FD_REGULAR) continue;
     int flags = (int)f->flags & ~(O_CREAT | O_TRUNC | O_EXCL);
     const char *path = mana_imgr_str(r, f->path_off);
-    int fd = open(path, flags);
+    long fd = raw_syscall3(SYS_open, path, flags, 0);
     if (fd < 0) {
       /* checked before the point of no return: missing only with --allow-missing-files, or
        * removed since */
-      if (!allow_missing_files) warnx1("file %s (fd %d) could not be reopened (%s); using /dev/null",
-                                       path, f->fd, strerror(errno));
-      fd = open("/dev/null", O_RDWR);
+      if (!allow_missing_files) {
+        char num[24], e[24];
+        const char *d = strerrordesc_np((int)-fd); /* a table lookup: no locale, no errno */
+        warn_late("file ", path, " (fd ", late_num(num, f->fd), ") could not be reopened (",
+                  d ? d : "errno ", d ? "" : late_num(e, -fd), "); using /dev/null", NULL);
+      }
+      fd = raw_syscall3(SYS_open, "/dev/null", O_RDWR, 0);
     }
-    if (fd < 0) die_late("reopening a file", -errno);
+    if (fd < 0) die_late("reopening a file", fd);
     if (fd != f->fd) {
-      if (dup3(fd, f->fd, 0) < 0) die_late("dup3", -errno);
-      close(fd);
+      long rc = raw_syscall3(SYS_dup3, fd, f->fd, 0);
+      if (rc < 0) die_late("dup3", rc);
+      raw_syscall1(SYS_close, fd);
     }
-    if (f->fd_flags & FD_CLOEXEC) fcntl(f->fd, F_SETFD, FD_CLOEXEC);
-    lseek(f->fd, (off_t)f->offset, SEEK_SET);
+    if (f->fd_flags & FD_CLOEXEC) raw_syscall3(SYS_fcntl, f->fd, F_SETFD, FD_CLOEXEC);
+    raw_syscall3(SYS_lseek, f->fd, f->offset, SEEK_SET);
   }
 }
 

@@ -36,6 +36,10 @@ extern char restart_env[MANA_RESTART_ENV_SIZE];
 __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...);
 __attribute__((noreturn)) void die_late(const char *what, long err);
 void warnx1(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* After the point of no return (no stdio, no errno): strings up to a NULL, one line. */
+void warn_late(const char *first, ...) __attribute__((sentinel));
+const char *late_num(char buf[24], long v);
+extern char image_path[4096];
 
 int bump_init(void);
 void read_own_maps(void);
