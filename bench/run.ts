@@ -11,7 +11,10 @@
 // B4: `--bcheckpoint` latency for a 64 MiB process, coordinator-side (suspend -> committed) and
 //     as the user sees it (the CLI's wall time).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync, readdirSync, statSync } from 'node:fs';
+import {
+  existsSync, mkdirSync, rmSync, writeFileSync, readdirSync, statSync, openSync, writeSync, closeSync,
+} from 'node:fs';
+import { randomFillSync } from 'node:crypto';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import {
@@ -43,9 +46,22 @@ function dropCaches(): void {
   }
 }
 
-function ddWrite(file: string, mib: number): number {
+// DESIGN.md's baseline is dd of the same size; on this VM's virtual disk zeros are written about
+// twice as fast as other data, so B3 also reports dd of random bytes (from memory, /dev/shm) as
+// the like-for-like baseline.
+function randomSource(mib: number): string {
+  const f = `/dev/shm/mana-bench-random-${process.pid}`;
+  if (existsSync(f) && statSync(f).size === mib * 2 ** 20) return f;
+  const fd = openSync(f, 'w', 0o600);
+  const block = Buffer.alloc(64 * 2 ** 20);
+  for (let done = 0; done < mib; done += 64) writeSync(fd, randomFillSync(block), 0, Math.min(64, mib - done) * 2 ** 20);
+  closeSync(fd);
+  return f;
+}
+
+function ddWrite(file: string, mib: number, from = '/dev/zero'): number {
   const t0 = now();
-  const r = spawnSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', `count=${mib}`, 'conv=fsync'], { stdio: 'ignore' });
+  const r = spawnSync('dd', [`if=${from}`, `of=${file}`, 'bs=1M', `count=${mib}`, 'conv=fsync'], { stdio: 'ignore' });
   if (r.status !== 0) throw new Error('dd write failed');
   return (mib * 2 ** 20) / (now() - t0);
 }
@@ -103,12 +119,14 @@ async function b3(mib: number, compress: boolean, kind: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const c = await new Coordinator(join(dir, 'ckpt')).start();
   const writeRatios: number[] = [], readRatios: number[] = [], writeTp: number[] = [], readTp: number[] = [];
-  const ddW: number[] = [], ddR: number[] = [];
+  const ddW: number[] = [], ddR: number[] = [], ddRand: number[] = [], randRatios: number[] = [];
+  const random = randomSource(mib);
   let stored = 0;
   try {
     let app = await holdMemory(c, dir, mib, kind, compress);
     for (let i = 0; i < reps; i++) {
       const ddFile = join(dir, 'dd.tmp');
+      const baseRand = ddWrite(ddFile, mib, random);
       const base = ddWrite(ddFile, mib);
       const { r, wall } = await bcheckpoint(c);
       const secs = (r.millis ?? wall * 1000) / 1000;
@@ -116,6 +134,8 @@ async function b3(mib: number, compress: boolean, kind: string): Promise<void> {
       writeTp.push(tp);
       ddW.push(base);
       writeRatios.push(tp / base);
+      ddRand.push(baseRand);
+      randRatios.push(tp / baseRand);
       const img = imageOf(join(c.ckptdir, `gen-${String(r.generation).padStart(6, '0')}`));
       stored = statSync(img).size;
 
@@ -149,7 +169,9 @@ async function b3(mib: number, compress: boolean, kind: string): Promise<void> {
   }
   const mode = compress ? 'zstd' : 'raw';
   rows.push({ id: 'B3', what: `write ${mib} MiB ${kind} ${mode} (image ${(stored / 2 ** 20).toFixed(0)} MiB)`,
-    value: gbs(median(writeTp)), baseline: `dd ${gbs(median(ddW))}`, ratio: median(writeRatios).toFixed(2), bar: '≥ 0.8' });
+    value: gbs(median(writeTp)), baseline: `dd zeros ${gbs(median(ddW))}`, ratio: median(writeRatios).toFixed(2), bar: '≥ 0.8' });
+  rows.push({ id: 'B3', what: `write ${mib} MiB ${kind} ${mode}, like-for-like`,
+    value: gbs(median(writeTp)), baseline: `dd random ${gbs(median(ddRand))}`, ratio: median(randRatios).toFixed(2), bar: '≥ 0.8' });
   rows.push({ id: 'B3', what: `restart (read) ${mib} MiB ${kind} ${mode}`,
     value: gbs(median(readTp)), baseline: `dd ${gbs(median(ddR))}`, ratio: median(readRatios).toFixed(2), bar: '≥ 0.8' });
 }
@@ -190,8 +212,8 @@ async function main(): Promise<void> {
   const head = ['id', 'what', 'value (median)', 'baseline (median)', 'ratio (median)', 'bar'];
   console.log(`\n| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`);
   for (const r of rows) console.log(`| ${r.id} | ${r.what} | ${r.value} | ${r.baseline} | ${r.ratio} | ${r.bar} |`);
-  if (!existsSync(root)) return;
   rmSync(root, { recursive: true, force: true });
+  rmSync(`/dev/shm/mana-bench-random-${process.pid}`, { force: true });
 }
 
 main().catch((e: unknown) => {
