@@ -32,6 +32,82 @@ static const char *kind_name(uint32_t k) {
   return k < 7 ? n[k] : "?";
 }
 
+/* Inherited fds that mana_restore leaves open for the restored program: the ones listed in
+ * MANA_KEEP_FDS (comma-separated) and PMI_FD, which MPI launchers pass (Hydra's PMI socket). */
+static int keep_fds[64];
+static const char *keep_src[64]; /* string literals: still mapped after the point of no return */
+static int n_keep;
+
+static void parse_keep_fds(void) {
+  n_keep = 0;
+  const char *vars[] = {"MANA_KEEP_FDS", "PMI_FD"};
+  for (int v = 0; v < 2; v++) {
+    const char *s = getenv(vars[v]);
+    if (!s || !*s) continue;
+    const char *p = s;
+    while (*p) {
+      char *end;
+      errno = 0;
+      long fd = strtol(p, &end, 10);
+      if (end == p || errno || fd < 0 || fd > 0x7fffffff || (*end && *end != ','))
+        die("%s=%s is not a comma-separated list of fd numbers", vars[v], s);
+      if (v == 1 && *end) die("PMI_FD=%s is not an fd number", s);
+      if (fd > 2) {
+        if (n_keep >= (int)(sizeof keep_fds / sizeof keep_fds[0]))
+          die("%s lists more than %d fds to keep", vars[v], (int)(sizeof keep_fds / sizeof keep_fds[0]));
+        keep_src[n_keep] = v == 0 ? "MANA_KEEP_FDS" : "PMI_FD";
+        keep_fds[n_keep++] = (int)fd;
+      }
+      p = *end ? end + 1 : end;
+    }
+  }
+}
+
+/* Also used after the point of no return, where the environment (on the old stack) is gone. */
+static const char *kept_by(int fd) {
+  const char *by = NULL;
+  for (int i = 0; i < n_keep; i++)
+    if (keep_fds[i] == fd) by = keep_src[i]; /* PMI_FD, parsed last, wins */
+  return by;
+}
+
+static int fd_is_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
+
+/* A restored fd must not take the number of an inherited fd kept for the launcher. */
+static void check_fds(mana_img_reader *r) {
+  parse_keep_fds();
+  uint64_t nfds = mana_imgr_nfds(r);
+  for (uint64_t i = 0; i < nfds; i++) {
+    const struct mana_img_fd *f = mana_imgr_fd(r, i);
+    const char *kept = kept_by(f->fd);
+    if (f->kind == MANA_FD_REGULAR && kept && fd_is_open(f->fd))
+      die("fd %d (%s) of the image would replace inherited fd %d, which %s asks to keep for the "
+          "launcher; restart with a launcher that uses another fd number", f->fd,
+          mana_imgr_str(r, f->path_off), f->fd, kept);
+  }
+}
+
+/* Once every check passed (so that a refusal stays one line): what will not be as it was,
+ * one line each. */
+static void warn_before_restart(mana_img_reader *r, const char *kernel_then, const char *kernel_now) {
+  if (strcmp(kernel_then, kernel_now) != 0)
+    warnx1("image was taken on kernel %s, this host runs %s (same vdso size: continuing)",
+           kernel_then, kernel_now);
+  uint64_t nfds = mana_imgr_nfds(r);
+  for (uint64_t i = 0; i < nfds; i++) {
+    const struct mana_img_fd *f = mana_imgr_fd(r, i);
+    const char *p = mana_imgr_str(r, f->path_off);
+    const char *kept = kept_by(f->fd);
+    if (f->kind == MANA_FD_SKIPPED || f->kind == MANA_FD_DELETED) {
+      if (kept && fd_is_open(f->fd))
+        warnx1("fd %d (%s) was not restored; the program will find the launcher's fd %d "
+               "(kept by %s) there instead", f->fd, p, f->fd, kept);
+      else
+        warnx1("fd %d (%s) was not restored; the program will get EBADF on it", f->fd, p);
+    }
+  }
+}
+
 void check_image(mana_img_reader *r) {
   const struct mana_img_header *h = mana_imgr_header(r);
   const struct mana_img_info *in = &h->info;
@@ -49,9 +125,6 @@ void check_image(mana_img_reader *r) {
         "restart on a node with kernel %s",
         in->kernel_release, (unsigned long long)in->vdso_size, u.release,
         (unsigned long long)vsize, in->kernel_release);
-  if (strcmp(in->kernel_release, u.release) != 0)
-    warnx1("image was taken on kernel %s, this host runs %s (same vdso size: continuing)",
-           in->kernel_release, u.release);
 
   uint64_t nthreads = mana_imgr_nthreads(r), nmain = 0, nckpt = 0;
   for (uint64_t i = 0; i < nthreads; i++) {
@@ -116,9 +189,11 @@ void check_image(mana_img_reader *r) {
       die("file %s (fd %d) was open at checkpoint and is missing; restore it, or pass "
           "--allow-missing-files to get /dev/null instead", p, f->fd);
   }
+  check_fds(r);
   if (in->cwd[0] && chdir(in->cwd) != 0)
     die("working directory %s of the checkpointed process is missing (%s); create it and retry",
         in->cwd, strerror(errno));
+  warn_before_restart(r, in->kernel_release, u.release);
 }
 
 static void move_one(uint64_t from, uint64_t len, uint64_t to, const char *what) {
@@ -197,7 +272,7 @@ static char dents[8192];
 void restore_fds(mana_img_reader *r) {
   /* the reader's tables stay in the bump area after its fd is closed below */
   uint64_t nfds = mana_imgr_nfds(r);
-  int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY);
+  int dfd = (int)raw_syscall3(SYS_open, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
   if (dfd >= 0) {
     long n;
     while ((n = raw_syscall3(SYS_getdents64, dfd, dents, sizeof dents)) > 0) {
@@ -206,10 +281,11 @@ void restore_fds(mana_img_reader *r) {
         off += d->d_reclen;
         int fd = atoi(d->d_name);
         if (d->d_name[0] < '0' || d->d_name[0] > '9' || fd <= 2 || fd == dfd) continue;
-        close(fd); /* includes the image */
+        if (kept_by(fd)) continue; /* the launcher's (check_fds made sure no fd is restored there) */
+        raw_syscall1(SYS_close, fd); /* includes the image */
       }
     }
-    close(dfd);
+    raw_syscall1(SYS_close, dfd);
   }
   for (uint64_t i = 0; i < nfds; i++) {
     const struct mana_img_fd *f = mana_imgr_fd(r, i);
