@@ -1,8 +1,9 @@
-/* main.c — mana_restore [--allow-missing-files] IMAGE
+/* main.c — mana_restore [--allow-missing-files] [--check] IMAGE
  *
  * Rebuilds a checkpointed process inside this process: everything that can fail for a
  * reason the user can fix is checked before the point of no return (exit 70 with one line
- * on stderr); after it, the address space is the image's and failure is fatal (exit 71). */
+ * on stderr); after it, the address space is the image's and failure is fatal (exit 71).
+ * --check runs those checks only and exits 0 (silently) or 70 (the same line). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 struct own_map own_maps[256];
 int n_own_maps;
 int allow_missing_files;
+int check_only;
 char restart_env[MANA_RESTART_ENV_SIZE];
 
 char image_path[4096];
@@ -151,6 +153,7 @@ __attribute__((noreturn)) void restore_main(void) {
   if (mana_imgr_open(&r, image_path, &bump_alloc, err) != 0)
     die("%s", strncmp(err, "mana: ", 6) == 0 ? err + 6 : err);
   check_image(r);
+  if (check_only) _exit(0);
   /* ---- point of no return ---- */
   restore_memory(r);
   restore_fds(r);
@@ -162,10 +165,12 @@ int main(int argc, char **argv) {
   int i = 1;
   for (; i < argc && argv[i][0] == '-'; i++) {
     if (strcmp(argv[i], "--allow-missing-files") == 0) allow_missing_files = 1;
+    else if (strcmp(argv[i], "--check") == 0) check_only = 1;
     else if (strcmp(argv[i], "--") == 0) { i++; break; }
-    else die("unknown option %s; usage: mana_restore [--allow-missing-files] IMAGE", argv[i]);
+    else die("unknown option %s; usage: mana_restore [--allow-missing-files] [--check] IMAGE",
+             argv[i]);
   }
-  if (i != argc - 1) die("usage: mana_restore [--allow-missing-files] IMAGE");
+  if (i != argc - 1) die("usage: mana_restore [--allow-missing-files] [--check] IMAGE");
   if (strlen(argv[i]) >= sizeof image_path) die("image path too long: %.60s...", argv[i]);
   strcpy(image_path, argv[i]);
   save_env();

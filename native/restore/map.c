@@ -88,8 +88,9 @@ static void check_fds(mana_img_reader *r) {
 }
 
 /* Once every check passed (so that a refusal stays one line): what will not be as it was,
- * one line each. */
+ * one line each. Not printed by --check, whose caller runs the restart afterwards. */
 static void warn_before_restart(mana_img_reader *r, const char *kernel_then, const char *kernel_now) {
+  if (check_only) return;
   if (strcmp(kernel_then, kernel_now) != 0)
     warnx1("image was taken on kernel %s, this host runs %s (same vdso size: continuing)",
            kernel_then, kernel_now);

@@ -30,6 +30,7 @@ extern struct own_map own_maps[256];
 extern int n_own_maps;
 extern const struct mana_img_alloc bump_alloc;
 extern int allow_missing_files;
+extern int check_only; /* --check: run the checks, touch nothing, exit 0 or 70 */
 extern int skip_mm_map; /* MANA_RESTORE_NO_MM_MAP=1: test the brk fallback */
 extern char restart_env[MANA_RESTART_ENV_SIZE];
 
