@@ -20,9 +20,9 @@ int mana_add_fds(void *wp, const char *image_path, char *err) {
   int have_img = stat(image_path, &img) == 0;
   int dfd = (int)raw_syscall3(SYS_open, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
   if (dfd < 0) {
-    struct fmt f;
-    fmt_init(&f, err, MANA_IMG_ERRLEN);
-    fmt_str(&f, "cannot open /proc/self/fd");
+    struct mana_fmt f;
+    mana_fmt_init(&f, err, MANA_IMG_ERRLEN);
+    mana_fmt_str(&f, "cannot open /proc/self/fd");
     return -1;
   }
   int rc = 0;
@@ -40,10 +40,10 @@ int mana_add_fds(void *wp, const char *image_path, char *err) {
       if (fstat(fd, &st) != 0) continue;
       if (have_img && st.st_dev == img.st_dev && st.st_ino == img.st_ino) continue;
       char name[32];
-      struct fmt f;
-      fmt_init(&f, name, sizeof name);
-      fmt_str(&f, "/proc/self/fd/");
-      fmt_u64(&f, (uint64_t)fd);
+      struct mana_fmt f;
+      mana_fmt_init(&f, name, sizeof name);
+      mana_fmt_str(&f, "/proc/self/fd/");
+      mana_fmt_u64(&f, (uint64_t)fd);
       ssize_t ln = readlink(name, linkbuf, sizeof linkbuf - 1);
       linkbuf[ln > 0 ? ln : 0] = 0;
       struct mana_img_fd r;

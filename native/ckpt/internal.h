@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "mana_fmt.h"
 #include "mana_image.h"
 #include "mana_restart.h"
 
@@ -63,22 +64,13 @@ void mana_unpark_all(void);
 void mana_fill_self_slot(struct park_slot *s);
 void mana_fix_kernel_state(struct park_slot *s);
 
-/* fmt.c: string building without stdio or malloc (safe while threads are parked) */
-struct fmt {
-  char *buf;
-  size_t cap, len;
-};
-void fmt_init(struct fmt *f, char *buf, size_t cap);
-void fmt_str(struct fmt *f, const char *s);
-void fmt_u64(struct fmt *f, uint64_t v);
-void fmt_i64(struct fmt *f, int64_t v);
-void fmt_x64(struct fmt *f, uint64_t v);
-void fmt_kv_str(struct fmt *f, const char *k, const char *v);
-void fmt_kv_u64(struct fmt *f, const char *k, uint64_t v);
+/* fmt.c: protocol payloads ("key=value\n") and small string helpers, without stdio or
+ * malloc (safe while threads are parked); the string builder itself is mana_fmt.h's. */
+void fmt_kv_str(struct mana_fmt *f, const char *k, const char *v);
+void fmt_kv_u64(struct mana_fmt *f, const char *k, uint64_t v);
 int mana_streq(const char *a, const char *b);
 int mana_strneq(const char *a, const char *b, size_t n);
 size_t mana_strlen(const char *s);
-void mana_strlcpy(char *dst, const char *src, size_t cap);
 int mana_parse_u64(const char *s, const char **end, uint64_t *out, int base);
 void mana_msleep(long ms);
 uint64_t mana_now_ns(int clock);

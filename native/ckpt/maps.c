@@ -194,22 +194,22 @@ void mana_release_copies(void) {
 }
 
 static int make_readable(const struct line *l, char *err) {
-  struct fmt f;
+  struct mana_fmt f;
   if (unread_n >= unread_cap) { /* cannot happen: the same snapshot was counted */
-    fmt_init(&f, err, MANA_IMG_ERRLEN);
-    fmt_str(&f, "internal error: more unreadable regions than counted");
+    mana_fmt_init(&f, err, MANA_IMG_ERRLEN);
+    mana_fmt_str(&f, "internal error: more unreadable regions than counted");
     return -1;
   }
   long rc = raw_syscall3(SYS_mprotect, l->start, l->end - l->start, l->prot | PROT_READ);
   if (rc != 0) {
-    fmt_init(&f, err, MANA_IMG_ERRLEN);
-    fmt_str(&f, "cannot make the unreadable region 0x");
-    fmt_x64(&f, l->start);
-    fmt_str(&f, "-0x");
-    fmt_x64(&f, l->end);
-    fmt_str(&f, " readable to save it (mprotect errno ");
-    fmt_u64(&f, (uint64_t)-rc);
-    fmt_str(&f, ")");
+    mana_fmt_init(&f, err, MANA_IMG_ERRLEN);
+    mana_fmt_str(&f, "cannot make the unreadable region ");
+    mana_fmt_x64(&f, l->start);
+    mana_fmt_str(&f, "-");
+    mana_fmt_x64(&f, l->end);
+    mana_fmt_str(&f, " readable to save it (mprotect errno ");
+    mana_fmt_u64(&f, (uint64_t)-rc);
+    mana_fmt_str(&f, ")");
     return -1;
   }
   unread[unread_n].start = l->start;
@@ -222,9 +222,9 @@ static int make_readable(const struct line *l, char *err) {
 int mana_add_regions(void *wp, char *err) {
   mana_img_writer *w = wp;
   if (len == 0) {
-    struct fmt f;
-    fmt_init(&f, err, MANA_IMG_ERRLEN);
-    fmt_str(&f, "cannot read /proc/self/maps");
+    struct mana_fmt f;
+    mana_fmt_init(&f, err, MANA_IMG_ERRLEN);
+    mana_fmt_str(&f, "cannot read /proc/self/maps");
     return -1;
   }
   size_t pos = 0;
@@ -234,9 +234,9 @@ int mana_add_regions(void *wp, char *err) {
     long a = raw_syscall6(SYS_mmap, 0, arena_size, PROT_READ | PROT_WRITE,
                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (a < 0 && a > -4096) {
-      struct fmt f;
-      fmt_init(&f, err, MANA_IMG_ERRLEN);
-      fmt_str(&f, "out of memory for a copy of the checkpoint thread's own memory");
+      struct mana_fmt f;
+      mana_fmt_init(&f, err, MANA_IMG_ERRLEN);
+      mana_fmt_str(&f, "out of memory for a copy of the checkpoint thread's own memory");
       arena_size = 0;
       return -1;
     }
@@ -249,9 +249,9 @@ int mana_add_regions(void *wp, char *err) {
     long a = raw_syscall6(SYS_mmap, 0, unread_bytes, PROT_READ | PROT_WRITE,
                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (a < 0 && a > -4096) {
-      struct fmt f;
-      fmt_init(&f, err, MANA_IMG_ERRLEN);
-      fmt_str(&f, "out of memory for the list of unreadable regions");
+      struct mana_fmt f;
+      mana_fmt_init(&f, err, MANA_IMG_ERRLEN);
+      mana_fmt_str(&f, "out of memory for the list of unreadable regions");
       unread_bytes = 0;
       return -1;
     }

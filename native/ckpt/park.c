@@ -202,8 +202,8 @@ static int scan_tasks(int *all_parked, int *new_signals) {
 }
 
 int mana_park_all(char *err, size_t errlen) {
-  struct fmt f;
-  fmt_init(&f, err, errlen);
+  struct mana_fmt f;
+  mana_fmt_init(&f, err, errlen);
   for (int i = 0; i < MANA_MAX_THREADS; i++) mana_slots[i].state = SLOT_FREE;
   mana_nslots = 0;
   nsignaled = 0;
@@ -216,15 +216,15 @@ int mana_park_all(char *err, size_t errlen) {
     int all, fresh;
     int seen = scan_tasks(&all, &fresh);
     if (seen < 0) {
-      fmt_str(&f, "cannot enumerate /proc/self/task (or more than ");
-      fmt_u64(&f, MANA_MAX_THREADS);
-      fmt_str(&f, " threads)");
+      mana_fmt_str(&f, "cannot enumerate /proc/self/task (or more than ");
+      mana_fmt_u64(&f, MANA_MAX_THREADS);
+      mana_fmt_str(&f, " threads)");
       return -1;
     }
     if (mana_nslots > MANA_MAX_THREADS) {
-      fmt_str(&f, "more than ");
-      fmt_u64(&f, MANA_MAX_THREADS);
-      fmt_str(&f, " threads: not supported");
+      mana_fmt_str(&f, "more than ");
+      mana_fmt_u64(&f, MANA_MAX_THREADS);
+      mana_fmt_str(&f, " threads: not supported");
       return -1;
     }
     /* two consecutive passes with everything parked and nobody new: no thread can be
@@ -237,15 +237,15 @@ int mana_park_all(char *err, size_t errlen) {
     if (mana_now_ns(CLOCK_MONOTONIC) > deadline) {
       int parked = 0, n = mana_nslots;
       for (int i = 0; i < n; i++) parked += mana_slots[i].state == SLOT_PARKED;
-      fmt_str(&f, "timeout: only ");
-      fmt_u64(&f, (uint64_t)parked);
-      fmt_str(&f, " of ");
-      fmt_u64(&f, (uint64_t)seen);
-      fmt_str(&f, " threads parked after 10 s; thread ");
-      fmt_u64(&f, (uint64_t)laggard);
-      fmt_str(&f, " did not respond to signal ");
-      fmt_u64(&f, (uint64_t)mana_cfg.ckpt_signal);
-      fmt_str(&f, " (blocked by a library that bypasses sigprocmask? set MANA_CKPT_SIGNAL)");
+      mana_fmt_str(&f, "timeout: only ");
+      mana_fmt_u64(&f, (uint64_t)parked);
+      mana_fmt_str(&f, " of ");
+      mana_fmt_u64(&f, (uint64_t)seen);
+      mana_fmt_str(&f, " threads parked after 10 s; thread ");
+      mana_fmt_u64(&f, (uint64_t)laggard);
+      mana_fmt_str(&f, " did not respond to signal ");
+      mana_fmt_u64(&f, (uint64_t)mana_cfg.ckpt_signal);
+      mana_fmt_str(&f, " (blocked by a library that bypasses sigprocmask? set MANA_CKPT_SIGNAL)");
       return -1;
     }
     struct timespec ts = {0, 1000000};

@@ -114,7 +114,7 @@ static int connect_agent(int quiet_fail) {
   if (mana_strlen(mana_cfg.sock_path) >= sizeof sa.sun_path) {
     errno = ENAMETOOLONG;
   } else {
-    mana_strlcpy(sa.sun_path, mana_cfg.sock_path, sizeof sa.sun_path);
+    mana_img_strlcpy(sa.sun_path, mana_cfg.sock_path, sizeof sa.sun_path);
     for (int i = 0; i < 40; i++) {
       int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (fd < 0) break;
@@ -129,15 +129,15 @@ static int connect_agent(int quiet_fail) {
     }
   }
   if (!quiet_fail) {
-    struct fmt f;
-    fmt_init(&f, line, sizeof line);
-    fmt_str(&f, "mana: cannot reach the agent at ");
-    fmt_str(&f, mana_cfg.sock_path);
-    fmt_str(&f, " (");
-    fmt_str(&f, errno == ENOENT ? "no such socket" : errno == ECONNREFUSED ? "connection refused"
+    struct mana_fmt f;
+    mana_fmt_init(&f, line, sizeof line);
+    mana_fmt_str(&f, "mana: cannot reach the agent at ");
+    mana_fmt_str(&f, mana_cfg.sock_path);
+    mana_fmt_str(&f, " (");
+    mana_fmt_str(&f, errno == ENOENT ? "no such socket" : errno == ECONNREFUSED ? "connection refused"
                  : errno == EACCES ? "permission denied" : "connect failed, errno ");
-    if (errno != ENOENT && errno != ECONNREFUSED && errno != EACCES) fmt_u64(&f, (uint64_t)errno);
-    fmt_str(&f, "); running without checkpoints\n");
+    if (errno != ENOENT && errno != ECONNREFUSED && errno != EACCES) mana_fmt_u64(&f, (uint64_t)errno);
+    mana_fmt_str(&f, "); running without checkpoints\n");
     say(line);
   }
   return -1;
@@ -145,8 +145,8 @@ static int connect_agent(int quiet_fail) {
 
 static int send_hello(int restarted, uint64_t generation) {
   struct utsname u;
-  struct fmt f;
-  fmt_init(&f, tx, sizeof tx);
+  struct mana_fmt f;
+  mana_fmt_init(&f, tx, sizeof tx);
   fmt_kv_u64(&f, "proc_id", (uint64_t)mana_cfg.proc_id);
   fmt_kv_u64(&f, "pid", (uint64_t)raw_getpid());
   fmt_kv_str(&f, "host", uname(&u) == 0 ? u.nodename : "");
@@ -159,9 +159,9 @@ static void progress_cb(void *arg, uint64_t raw_done, uint64_t stored_done) {
   (void)arg;
   if (raw_done - last_progress < (64ull << 20)) return;
   last_progress = raw_done;
-  struct fmt f;
+  struct mana_fmt f;
   char buf[256];
-  fmt_init(&f, buf, sizeof buf);
+  mana_fmt_init(&f, buf, sizeof buf);
   fmt_kv_u64(&f, "raw_done", raw_done);
   fmt_kv_u64(&f, "stored_done", stored_done);
   fmt_kv_u64(&f, "raw_total", progress_total);
@@ -195,7 +195,7 @@ static __attribute__((noinline)) void restart_path(void) {
   /* the restart environment, never the restored environ */
   for (const char *p = mana_restart_info.env; *p; p += mana_strlen(p) + 1) {
     if (mana_strneq(p, "MANA_AGENT_SOCK=", 16))
-      mana_strlcpy(mana_cfg.sock_path, p + 16, sizeof mana_cfg.sock_path);
+      mana_img_strlcpy(mana_cfg.sock_path, p + 16, sizeof mana_cfg.sock_path);
     else if (mana_strneq(p, "MANA_PROC_ID=", 13)) {
       uint64_t id;
       if (mana_parse_u64(p + 13, NULL, &id, 10) == 0) mana_cfg.proc_id = (int)id;
@@ -216,8 +216,8 @@ static __attribute__((noinline)) int do_write(const char *path, int compress, ui
 static void handle_write(void) {
   static char path[4096], err[MANA_IMG_ERRLEN], gen_s[32];
   static struct mana_img_header hdr;
-  struct fmt f;
-  fmt_init(&f, tx, sizeof tx);
+  struct mana_fmt f;
+  mana_fmt_init(&f, tx, sizeof tx);
   kv("path", path, sizeof path);
   if (!suspended) {
     fmt_kv_str(&f, "error", "WRITE before SUSPEND");
@@ -286,8 +286,8 @@ void *mana_ckpt_thread_main(void *arg) {
     switch (t) {
       case MANA_MSG_SUSPEND: {
         static char err[512];
-        struct fmt f;
-        fmt_init(&f, tx, sizeof tx);
+        struct mana_fmt f;
+        mana_fmt_init(&f, tx, sizeof tx);
         if (suspended) {
           fmt_kv_u64(&f, "ok", 1);
         } else if (mana_park_all(err, sizeof err) == 0) {

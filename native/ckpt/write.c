@@ -73,11 +73,11 @@ static void fill_info(uint64_t generation) {
   info.created_unix_ns = mana_now_ns(CLOCK_REALTIME);
   struct utsname u;
   if (uname(&u) == 0) {
-    mana_strlcpy(info.hostname, u.nodename, sizeof info.hostname);
-    mana_strlcpy(info.kernel_release, u.release, sizeof info.kernel_release);
-    mana_strlcpy(info.kernel_version, u.version, sizeof info.kernel_version);
+    mana_img_strlcpy(info.hostname, u.nodename, sizeof info.hostname);
+    mana_img_strlcpy(info.kernel_release, u.release, sizeof info.kernel_release);
+    mana_img_strlcpy(info.kernel_version, u.version, sizeof info.kernel_version);
   }
-  mana_strlcpy(info.glibc_version, gnu_get_libc_version(), sizeof info.glibc_version);
+  mana_img_strlcpy(info.glibc_version, gnu_get_libc_version(), sizeof info.glibc_version);
   ssize_t n = readlink("/proc/self/exe", info.exe, sizeof info.exe - 1);
   info.exe[n > 0 ? n : 0] = 0;
   if (raw_syscall2(SYS_getcwd, info.cwd, sizeof info.cwd) < 0) info.cwd[0] = 0;
@@ -112,8 +112,8 @@ void mana_release_copies(void);
 
 int mana_write_image(const char *path, int compress, uint64_t generation, char *err,
                      size_t errlen, struct mana_img_header *hdr) {
-  struct fmt f;
-  fmt_init(&f, err, errlen);
+  struct mana_fmt f;
+  mana_fmt_init(&f, err, errlen);
   if (mana_tid_offset < 0 && !warned_tid) {
     static const char msg[] = "mana: warning: cannot locate glibc's cached thread id; "
                               "pthread_kill/raise may misbehave after restart\n";

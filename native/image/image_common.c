@@ -139,101 +139,54 @@ const char *mana_img_fd_kind_name(uint32_t kind) {
   return kind < sizeof names / sizeof names[0] ? names[kind] : "?";
 }
 
-/* ---------- messages ---------- */
+/* ---------- string building (mana_fmt.h) ---------- */
 
-struct msg {
-  char *buf;
-  size_t len;
-};
-
-static void put_c(struct msg *m, char c) {
-  if (m->len + 1 < MANA_IMG_ERRLEN) m->buf[m->len++] = c;
+void mana_fmt_init(struct mana_fmt *f, char *buf, size_t cap) {
+  f->buf = buf;
+  f->cap = cap;
+  f->len = 0;
+  if (cap) buf[0] = '\0';
 }
 
-static void put_s(struct msg *m, const char *s) {
+void mana_fmt_c(struct mana_fmt *f, char c) {
+  if (f->len + 1 >= f->cap) return;
+  f->buf[f->len++] = c;
+  f->buf[f->len] = '\0';
+}
+
+void mana_fmt_str(struct mana_fmt *f, const char *s) {
+  for (; s && *s; s++) mana_fmt_c(f, *s);
+}
+
+void mana_fmt_str_safe(struct mana_fmt *f, const char *s) {
   if (!s) s = "(null)";
-  for (; *s; s++) put_c(m, (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+  for (; *s; s++) mana_fmt_c(f, (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
 }
 
-static void put_u(struct msg *m, uint64_t v) {
+void mana_fmt_u64(struct mana_fmt *f, uint64_t v) {
   char t[24];
   int n = 0;
   do {
     t[n++] = (char)('0' + v % 10);
     v /= 10;
   } while (v);
-  while (n) put_c(m, t[--n]);
+  while (n) mana_fmt_c(f, t[--n]);
 }
 
-static void put_x(struct msg *m, uint64_t v) {
+void mana_fmt_i64(struct mana_fmt *f, int64_t v) {
+  if (v < 0) mana_fmt_c(f, '-');
+  mana_fmt_u64(f, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+}
+
+void mana_fmt_x64(struct mana_fmt *f, uint64_t v) {
   char t[20];
   int n = 0;
   do {
     t[n++] = "0123456789abcdef"[v & 15];
     v >>= 4;
   } while (v);
-  put_s(m, "0x");
-  while (n) put_c(m, t[--n]);
-}
-
-int mana_img_verr(char *err, const char *fmt, va_list ap) {
-  if (!err) return -1;
-  struct msg m = {err, 0};
-  for (const char *f = fmt; *f; f++) {
-    if (*f != '%' || !f[1]) {
-      put_c(&m, *f);
-      continue;
-    }
-    switch (*++f) {
-      case 's': put_s(&m, va_arg(ap, const char *)); break;
-      case 'u': put_u(&m, va_arg(ap, uint64_t)); break;
-      case 'x': put_x(&m, va_arg(ap, uint64_t)); break;
-      case 'd': {
-        int v = va_arg(ap, int);
-        if (v < 0) put_c(&m, '-');
-        put_u(&m, v < 0 ? (uint64_t)0 - (uint64_t)(int64_t)v : (uint64_t)v);
-        break;
-      }
-      case 'e': {
-        int e = va_arg(ap, int);
-        const char *d = strerrordesc_np(e);
-        if (d) {
-          put_s(&m, d);
-        } else {
-          put_s(&m, "errno ");
-          put_u(&m, (uint64_t)(unsigned)e);
-        }
-        break;
-      }
-      case 'R': {
-        const struct mana_img_region *r = va_arg(ap, const struct mana_img_region *);
-        const char *path = va_arg(ap, const char *);
-        put_s(&m, "region ");
-        put_x(&m, r->start);
-        put_c(&m, '-');
-        put_x(&m, r->end);
-        put_s(&m, " (");
-        put_s(&m, mana_img_region_kind_name(r->kind));
-        if (path && *path) {
-          put_c(&m, ' ');
-          put_s(&m, path);
-        }
-        put_c(&m, ')');
-        break;
-      }
-      default: put_c(&m, *f); break;
-    }
-  }
-  m.buf[m.len] = '\0';
-  return -1;
-}
-
-int mana_img_err(char *err, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  mana_img_verr(err, fmt, ap);
-  va_end(ap);
-  return -1;
+  mana_fmt_str(f, "0x");
+  while (n) mana_fmt_c(f, t[--n]);
 }
 
 size_t mana_img_strlcpy(char *dst, const char *src, size_t cap) {
@@ -243,6 +196,73 @@ size_t mana_img_strlcpy(char *dst, const char *src, size_t cap) {
     for (; n + 1 < cap && src[n]; n++) dst[n] = src[n];
   dst[n] = '\0';
   return n;
+}
+
+void mana_img_info_terminate(struct mana_img_info *in) {
+  in->hostname[sizeof in->hostname - 1] = 0;
+  in->kernel_release[sizeof in->kernel_release - 1] = 0;
+  in->kernel_version[sizeof in->kernel_version - 1] = 0;
+  in->glibc_version[sizeof in->glibc_version - 1] = 0;
+  in->exe[sizeof in->exe - 1] = 0;
+  in->cwd[sizeof in->cwd - 1] = 0;
+  in->cmdline[sizeof in->cmdline - 1] = 0;
+}
+
+/* ---------- messages ---------- */
+
+int mana_img_verr(char *err, const char *fmt, va_list ap) {
+  if (!err) return -1;
+  struct mana_fmt m;
+  mana_fmt_init(&m, err, MANA_IMG_ERRLEN);
+  for (const char *f = fmt; *f; f++) {
+    if (*f != '%' || !f[1]) {
+      mana_fmt_c(&m, *f);
+      continue;
+    }
+    switch (*++f) {
+      case 's': mana_fmt_str_safe(&m, va_arg(ap, const char *)); break;
+      case 'u': mana_fmt_u64(&m, va_arg(ap, uint64_t)); break;
+      case 'x': mana_fmt_x64(&m, va_arg(ap, uint64_t)); break;
+      case 'd': mana_fmt_i64(&m, va_arg(ap, int)); break;
+      case 'e': {
+        int e = va_arg(ap, int);
+        const char *d = strerrordesc_np(e);
+        if (d) {
+          mana_fmt_str_safe(&m, d);
+        } else {
+          mana_fmt_str_safe(&m, "errno ");
+          mana_fmt_u64(&m, (uint64_t)(unsigned)e);
+        }
+        break;
+      }
+      case 'R': {
+        const struct mana_img_region *r = va_arg(ap, const struct mana_img_region *);
+        const char *path = va_arg(ap, const char *);
+        mana_fmt_str_safe(&m, "region ");
+        mana_fmt_x64(&m, r->start);
+        mana_fmt_c(&m, '-');
+        mana_fmt_x64(&m, r->end);
+        mana_fmt_str_safe(&m, " (");
+        mana_fmt_str_safe(&m, mana_img_region_kind_name(r->kind));
+        if (path && *path) {
+          mana_fmt_c(&m, ' ');
+          mana_fmt_str_safe(&m, path);
+        }
+        mana_fmt_c(&m, ')');
+        break;
+      }
+      default: mana_fmt_c(&m, *f); break;
+    }
+  }
+  return -1;
+}
+
+int mana_img_err(char *err, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  mana_img_verr(err, fmt, ap);
+  va_end(ap);
+  return -1;
 }
 
 /* ---------- I/O ---------- */

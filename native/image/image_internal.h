@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "mana_fmt.h"
 #include "mana_image.h"
 
 /* zstd's allocation hooks, routed to a mana_img_alloc. */
@@ -53,8 +54,11 @@ int mana_vec_append(struct mana_vec *v, const struct mana_img_alloc *a, const vo
                     size_t n);
 void mana_vec_free(struct mana_vec *v, const struct mana_img_alloc *a);
 
-/* Copies a NUL-terminated string into dst[cap], truncating; returns the length copied. */
-size_t mana_img_strlcpy(char *dst, const char *src, size_t cap);
+/* mana_img_strlcpy and the string builder live in mana_fmt.h (libmana uses them too). */
+
+/* Forces a NUL at the end of every string field of info (writer before writing, reader after
+ * reading: a reader's strlen must stay inside the field). */
+void mana_img_info_terminate(struct mana_img_info *in);
 
 /* pread/pwrite of exactly n bytes, retrying on EINTR and short transfers. Return 0 when
  * done, -1 with errno set on error, and for pread 1 when end of file came first. */

@@ -97,13 +97,7 @@ static int check_header(mana_img_reader *r, uint64_t st_size, char *err) {
     return mana_img_err(err, "mana: image %s is corrupt: %u bytes of region data recorded, "
                         "%u present", p, h->stored_bytes, h->meta_offset - MANA_IMG_HEADER_SIZE);
   /* The writer terminates these; forcing it here keeps a reader's strlen inside the field. */
-  h->info.hostname[sizeof h->info.hostname - 1] = 0;
-  h->info.kernel_release[sizeof h->info.kernel_release - 1] = 0;
-  h->info.kernel_version[sizeof h->info.kernel_version - 1] = 0;
-  h->info.glibc_version[sizeof h->info.glibc_version - 1] = 0;
-  h->info.exe[sizeof h->info.exe - 1] = 0;
-  h->info.cwd[sizeof h->info.cwd - 1] = 0;
-  h->info.cmdline[sizeof h->info.cmdline - 1] = 0;
+  mana_img_info_terminate(&h->info);
   return 0;
 }
 

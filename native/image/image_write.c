@@ -134,13 +134,7 @@ int mana_imgw_open(mana_img_writer **wp, const char *path, const struct mana_img
   struct mana_img_header *h = &w->hdr.h;
   if (info) memcpy(&h->info, info, sizeof *info);
   /* Readers print these fields; a missing terminator must not leak into the next field. */
-  h->info.hostname[sizeof h->info.hostname - 1] = 0;
-  h->info.kernel_release[sizeof h->info.kernel_release - 1] = 0;
-  h->info.kernel_version[sizeof h->info.kernel_version - 1] = 0;
-  h->info.glibc_version[sizeof h->info.glibc_version - 1] = 0;
-  h->info.exe[sizeof h->info.exe - 1] = 0;
-  h->info.cwd[sizeof h->info.cwd - 1] = 0;
-  h->info.cmdline[sizeof h->info.cmdline - 1] = 0;
+  mana_img_info_terminate(&h->info);
 
   static const char empty = 0;
   if (mana_vec_append(&w->strtab, &w->a, &empty, 1) < 0) {
