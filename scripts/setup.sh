@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the build and the tests use. MPI and sshd join this list with the issues
 # that need them.
-pkgs=(build-essential pkg-config python3 libzstd-dev libxxhash-dev zstd util-linux procps)
+pkgs=(build-essential pkg-config python3 python3-numpy libzstd-dev libxxhash-dev zstd util-linux bsdutils procps)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

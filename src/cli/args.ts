@@ -81,6 +81,14 @@ export function optFlag(p: Parsed, name: string): boolean {
   return p.opts.get(name) === true;
 }
 
+/** Seconds for checkpoint intervals: 0 (off) or a decimal number of at least 0.1. */
+export function parseSecondsOpt(cmd: string, what: string, v: string, max: number): number {
+  if (!/^\d+(\.\d+)?$/.test(v.trim())) throw new UsageError(`${what} must be a number of seconds, not ${JSON.stringify(v)} (see mana ${cmd} --help)`);
+  const n = Number(v.trim());
+  if ((n !== 0 && n < 0.1) || n > max) throw new UsageError(`${what} must be 0 (off) or between 0.1 and ${max} seconds, not ${n}`);
+  return n;
+}
+
 export function parseIntOpt(cmd: string, what: string, v: string, min: number, max: number): number {
   if (!/^\d+$/.test(v.trim())) throw new UsageError(`${what} must be a whole number, not ${JSON.stringify(v)} (see mana ${cmd} --help)`);
   const n = Number(v.trim());

@@ -2,7 +2,7 @@
 import { UsageError, UserError } from "../errors.js";
 import { CoordinatorClient, formatAddress, grpcCode, grpcDetails, isUnavailable } from "../rpc/client.js";
 import type { CheckpointReply } from "../rpc/types.js";
-import { optFlag, optString, parseArgs, parseIntOpt, type OptSpec } from "./args.js";
+import { optFlag, optString, parseArgs, parseSecondsOpt, type OptSpec } from "./args.js";
 import { COORD_OPTS, coordAddress } from "./coord-address.js";
 import { formatBytes, formatList, formatStatus } from "./format.js";
 import { HELP_OPT, requireNoPositionals } from "./settings.js";
@@ -87,7 +87,7 @@ export async function cmdCommand(argv: string[]): Promise<number> {
       case "bcheckpoint":
         return await blockingCheckpoint(client, json);
       case "interval": {
-        const secs = parseIntOpt("command", "--interval", optString(p, "interval") as string, 0, 365 * 86400);
+        const secs = parseSecondsOpt("command", "--interval", optString(p, "interval") as string, 365 * 86400);
         const r = await client.setInterval(secs);
         out(r, r.intervalSecs ? `checkpoint interval set to ${r.intervalSecs} s` : "interval checkpoints off");
         return 0;

@@ -2,7 +2,7 @@
 import * as path from "node:path";
 import { COMPRESS_ON_LEVEL, DEFAULT_COMPRESS_LEVEL, DEFAULT_PHASE_TIMEOUT_MS } from "../config.js";
 import { UsageError } from "../errors.js";
-import { optFlag, optString, parseIntOpt, type OptSpec, type Parsed } from "./args.js";
+import { optFlag, optString, parseIntOpt, parseSecondsOpt, type OptSpec, type Parsed } from "./args.js";
 
 export const HELP_OPT: OptSpec = { name: "help", short: "h" };
 export const INTERVAL_OPT: OptSpec = { name: "interval", short: "i", value: true };
@@ -17,9 +17,9 @@ export function ckptDir(p: Parsed): string {
 /** -i / --interval, else MANA_CHECKPOINT_INTERVAL; undefined when neither is set. */
 export function intervalSecs(cmd: string, p: Parsed): number | undefined {
   const v = optString(p, "interval");
-  if (v !== undefined) return parseIntOpt(cmd, "-i (checkpoint interval in seconds)", v, 0, 365 * 86400);
+  if (v !== undefined) return parseSecondsOpt(cmd, "-i (checkpoint interval in seconds)", v, 365 * 86400);
   const e = process.env.MANA_CHECKPOINT_INTERVAL;
-  if (e !== undefined && e !== "") return parseIntOpt(cmd, "MANA_CHECKPOINT_INTERVAL", e, 0, 365 * 86400);
+  if (e !== undefined && e !== "") return parseSecondsOpt(cmd, "MANA_CHECKPOINT_INTERVAL", e, 365 * 86400);
   return undefined;
 }
 

@@ -521,7 +521,7 @@ export class Coordinator implements RoundHost {
   }
 
   setIntervalSecs(secs: number): number {
-    this.intervalSecs = Math.max(0, Math.floor(secs));
+    this.intervalSecs = secs >= 0.1 ? secs : 0;
     this.log(`checkpoint interval ${this.intervalSecs ? `${this.intervalSecs} s` : "off"}`);
     this.scheduleInterval();
     return this.intervalSecs;

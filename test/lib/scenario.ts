@@ -60,9 +60,25 @@ export async function checkpointKillRestart(
   programArgs: string[] = [],
 ): Promise<CycleResult> {
   const out = join(workdir, 'mana.out');
+  const r = await cyclesOf(c, workdir, cycles,
+    [testBin('memloop'), out, String(STEPS), String(SLEEP_MS), ...programArgs], opts);
+  return { ...r, out: readFileSync(out) };
+}
+
+/**
+ * The same cycles for any command line; the caller reads the program's output file. `stdin`
+ * 'pipe' gives every run a stdin that stays open and silent (a thread may block reading it).
+ */
+export async function cyclesOf(
+  c: Coordinator,
+  workdir: string,
+  cycles: number,
+  argv: string[],
+  opts: SpawnOptions = {},
+  delayMs: [number, number] = [100, 500],
+): Promise<Omit<CycleResult, 'out'>> {
   let cur: Proc = manaProc(
-    ['launch', '--join', '--coord-port', String(c.port), '--ckptdir', c.ckptdir, '--',
-      testBin('memloop'), out, String(STEPS), String(SLEEP_MS), ...programArgs],
+    ['launch', '--join', '--coord-port', String(c.port), '--ckptdir', c.ckptdir, '--', ...argv],
     { cwd: workdir, ...opts },
   );
   const gone: number[] = [];
@@ -70,7 +86,7 @@ export async function checkpointKillRestart(
   let stderr = '';
   for (let i = 0; i < cycles; i++) {
     const p = await waitNewProc(c, gone);
-    await sleep(randomMs(100, 500));
+    await sleep(randomMs(delayMs[0], delayMs[1]));
     const r = await c.bcheckpoint();
     generations.push(r.generation);
     process.kill(p.pid, 'SIGKILL');
@@ -84,5 +100,5 @@ export async function checkpointKillRestart(
   }
   const d = await cur.done;
   stderr += d.stderr;
-  return { finalCode: d.code, out: readFileSync(out), generations, stderr };
+  return { finalCode: d.code, generations, stderr };
 }
