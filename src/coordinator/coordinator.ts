@@ -16,7 +16,7 @@ import type {
 } from "../rpc/types.js";
 import { readImage } from "../native.js";
 import type { Manifest } from "../store/manifest.js";
-import { commitGeneration, listGenerations, genDirName, nextGeneration, type CommitResult } from "../store/generations.js";
+import { commitGeneration, listGenerations, genDirName, nextGeneration, removeStale, type CommitResult } from "../store/generations.js";
 import { CheckpointRound, type ImageFacts, type RoundHost, type RoundPhase } from "./checkpoint-round.js";
 import type { Logger } from "./log.js";
 import * as path from "node:path";
@@ -104,6 +104,9 @@ export class Coordinator implements RoundHost {
       this.lastGenerationDir = path.join(this.ckptDir, genDirName(this.lastGeneration));
     }
     this.scheduleInterval();
+    // A round that died with an earlier coordinator owns nothing any more; its partial dir is
+    // ours to remove (older than a phase timeout, so never one of a live coordinator's rounds).
+    void removeStale(this.ckptDir, this.phaseTimeoutMs, this.log);
   }
 
   // ---------- state ----------

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
+import { writeFileAtomic } from "../fs-atomic.js";
 import { MANIFEST_NAME, type Manifest } from "./manifest.js";
 
 export const GEN_RE = /^gen-(\d{6})$/;
@@ -114,9 +115,40 @@ export async function writeRestartScript(ckptDir: string, manaBin: string, jobId
     `exec ${shQuote(manaBin)} restart ${shQuote(latest)} "$@"`,
     "",
   ].join("\n");
-  const tmp = `${script}.tmp-${process.pid}`;
-  await fsp.writeFile(tmp, text, { mode: 0o755 });
-  await fsp.chmod(tmp, 0o755);
-  await fsp.rename(tmp, script);
+  // fsynced: after a crash the script must be whole or the previous one, like `latest`
+  writeFileAtomic(script, text, { mode: 0o755, fsync: true });
   return script;
+}
+
+const PARTIAL_RE = /^\.gen-\d{6}\.partial-[0-9a-f]+$/;
+const LATEST_TMP_RE = /^\.latest\.tmp-[0-9a-f]+$/;
+
+/**
+ * Removes what an earlier coordinator left behind when it died mid-round: partial generation
+ * dirs and temp `latest` links older than olderThanMs (younger ones may belong to a coordinator
+ * still running on the same dir). Returns the removed paths.
+ */
+export async function removeStale(ckptDir: string, olderThanMs: number, log: (msg: string) => void): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(ckptDir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  const now = Date.now();
+  for (const n of names) {
+    if (!PARTIAL_RE.test(n) && !LATEST_TMP_RE.test(n)) continue;
+    const p = path.join(ckptDir, n);
+    try {
+      const st = await fsp.lstat(p);
+      if (now - st.mtimeMs < olderThanMs) continue;
+      await fsp.rm(p, { recursive: true, force: true });
+      log(`removed ${p}, left by an interrupted checkpoint`);
+      removed.push(p);
+    } catch (err) {
+      log(`could not remove ${p}: ${(err as Error).message}`);
+    }
+  }
+  return removed;
 }
