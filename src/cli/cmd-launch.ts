@@ -120,7 +120,8 @@ export async function runToExit(cmd: string, agent: Agent, exit: Promise<{ statu
   return status;
 }
 
-async function quitQuietly(addr: CoordAddress, tokenFile: string | undefined): Promise<void> {
+/** Stops a coordinator this command started (it kills the job's processes too). */
+export async function quitQuietly(addr: CoordAddress, tokenFile: string | undefined): Promise<void> {
   const c = new CoordinatorClient(addr, tokenFile);
   try {
     await c.quit(2000);

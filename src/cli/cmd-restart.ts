@@ -10,7 +10,7 @@ import { libmanaPath, restoreProgramPath } from "../paths.js";
 import { resolveGeneration } from "../store/resolve.js";
 import { optFlag, optString, parseArgs, type OptSpec } from "./args.js";
 import { COORD_OPTS, coordAddress } from "./coord-address.js";
-import { agentLogger, coordMode, runToExit } from "./cmd-launch.js";
+import { agentLogger, coordMode, quitQuietly, runToExit } from "./cmd-launch.js";
 import { jobCoordinator } from "./job-coordinator.js";
 import { CKPTDIR_OPT, ckptDir, HELP_OPT, INTERVAL_OPT, intervalSecs, PHASE_TIMEOUT_OPT, phaseTimeoutMs } from "./settings.js";
 
@@ -131,10 +131,19 @@ export async function cmdRestart(argv: string[]): Promise<number> {
     restart: { generation: manifest.generation, procIds: images.map((i) => i.procId) },
     log: agentLogger("restart"),
   });
-  await agent.start();
   const procs = [];
-  for (const img of images) {
-    procs.push(await agent.spawnRestore(img.procId, restoreBin, img.file, allowMissing, manifest.generation, img.command));
+  try {
+    await agent.start();
+    for (const img of images) {
+      procs.push(await agent.spawnRestore(img.procId, restoreBin, img.file, allowMissing, manifest.generation, img.command));
+    }
+  } catch (err) {
+    // As in launch: a coordinator we started for this job must not outlive the failure (it
+    // also kills the processes restored so far, which would wait at the barrier forever).
+    if (job.started) await quitQuietly(job.address, tokenFile);
+    else for (const pr of procs) pr.child.kill("SIGKILL");
+    await agent.shutdown();
+    throw err;
   }
   // The job's status: the first non-zero exit among its processes, else 0.
   const all = Promise.all(procs.map((pr) => pr.exitPromise)).then((rs) => rs.find((r) => r.status !== 0) ?? rs[0] ?? { status: 0, signal: "" });
