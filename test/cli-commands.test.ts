@@ -1,5 +1,6 @@
-// The mana CLI against a real coordinator: --help, one-line errors, --json, busy ports,
-// restart of a dir without a committed generation. Real processes only (node bin/mana ...).
+// The mana CLI against a real coordinator: --help, one-line errors, --json. Busy ports, no
+// coordinator and partial-only dirs are covered by test/e2e-errors.test.ts.
+// Real processes only (node bin/mana ...).
 import t from "tap";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -111,17 +112,6 @@ t.test("usage errors are one line, exit 2", async (t) => {
   t.match(u.stderr, /^mana: unknown command "frobnicate"/);
 });
 
-t.test("mana command with no coordinator: one line, exit 1", async (t) => {
-  const port = await freePort();
-  const r = await mana(["command", "--coord-port", String(port), "--status"]);
-  t.equal(r.code, 1);
-  t.equal(lines(r.stderr).length, 1, `one line: ${r.stderr}`);
-  t.equal(r.stderr.trim(), `mana command: no coordinator at 127.0.0.1:${port} (is the job running? check --coord-port / MANA_COORD_PORT)`);
-  const e = await mana(["command", "--status"], { MANA_COORD_PORT: String(port) });
-  t.equal(e.code, 1);
-  t.match(e.stderr, new RegExp(`no coordinator at 127\\.0\\.0\\.1:${port}`), "MANA_COORD_PORT is honoured");
-});
-
 t.test("a coordinator answers --status/--list/--interval/--bcheckpoint, --json parses", async (t) => {
   const dir = join(tmp, "coord");
   mkdirSync(dir);
@@ -171,49 +161,6 @@ t.test("a coordinator answers --status/--list/--interval/--bcheckpoint, --json p
   const gone = await mana([...args, "--status"]);
   t.equal(gone.code, 1, "the coordinator is gone after --quit");
   t.notOk(existsSync(join(dir, "port")), "it removed its port file");
-});
-
-t.test("a second coordinator on a busy port", async (t) => {
-  const dir = join(tmp, "busy");
-  mkdirSync(dir);
-  const c = await startCoordinator(dir);
-  t.teardown(c.stop);
-  // libmana is checked before the coordinator; point it at any existing file so this test
-  // does not depend on the native build.
-  const env = { MANA_LIBMANA: process.execPath };
-  const r = await mana(["launch", "--new-coordinator", "--coord-port", String(c.port), "--", "/bin/true"], env);
-  t.equal(r.code, 1);
-  t.equal(lines(r.stderr).length, 1, `one line: ${r.stderr}`);
-  t.equal(r.stderr.trim(), `mana launch: port ${c.port} is in use by another coordinator; use --join, or pick another --coord-port`);
-
-  const co = await mana(["coordinator", "--port", String(c.port), "--ckptdir", join(dir, "ckpt2")]);
-  t.equal(co.code, 1);
-  t.equal(lines(co.stderr).length, 1, `one line: ${co.stderr}`);
-  t.match(co.stderr, new RegExp(`^mana coordinator: port ${c.port} on 127\\.0\\.0\\.1 is in use`));
-
-  const free = await freePort();
-  const j = await mana(["launch", "--join", "--coord-port", String(free), "--", "/bin/true"], env);
-  t.equal(j.code, 1);
-  t.equal(lines(j.stderr).length, 1, `one line: ${j.stderr}`);
-  t.match(j.stderr, new RegExp(`^mana launch: no coordinator at 127\\.0\\.0\\.1:${free} to join`));
-});
-
-t.test("restart of a dir with only a partial generation", async (t) => {
-  const dir = join(tmp, "partial");
-  mkdirSync(join(dir, ".gen-000001.partial-xyz"), { recursive: true });
-  writeFileSync(join(dir, ".gen-000001.partial-xyz", "rank-00000.img"), "not an image");
-  for (const args of [["restart", dir], ["restart", "--ckptdir", dir], ["restart", join(dir, ".gen-000001.partial-xyz")]]) {
-    const r = await mana(args);
-    t.equal(r.code, 1, `mana ${args.join(" ")} exits 1`);
-    t.equal(lines(r.stderr).length, 1, `one line: ${r.stderr}`);
-    t.match(r.stderr, /^mana restart: .* has no committed checkpoint generation \(found only partial \.gen-\*\.partial-\* directories\?\)$/m);
-  }
-  const missing = await mana(["restart", join(tmp, "nowhere")]);
-  t.equal(missing.code, 1);
-  t.match(missing.stderr, /^mana restart: .*nowhere does not exist/);
-  const ins = await mana(["inspect", dir]);
-  t.equal(ins.code, 1);
-  t.match(ins.stderr, /no committed checkpoint generation/);
 });
 
 t.test("inspect of something that is not an image: one line", async (t) => {
