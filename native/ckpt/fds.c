@@ -1,6 +1,10 @@
 /* fds.c — the open file descriptors: regular files are reopened by path at restart, the
- * standard streams are rebound to the restarting terminal, everything else is listed as
- * skipped so that `mana inspect` can say what was not restored. */
+ * standard streams are rebound to the restarting terminal, the harmless character devices
+ * (/dev/null and friends) are reopened by path. Everything else (pipes, sockets, other
+ * devices, eventfd/timerfd/signalfd/epoll, ...) cannot be rebuilt, so the checkpoint is
+ * refused with one line naming the fd, unless the job was launched with
+ * --drop-unrestorable-fds (MANA_DROP_FDS=1): then it is listed as SKIPPED and the restart
+ * warns about it. Fds the program inherited at start (not its own) are skipped too. Also: the live-children check, which reads /proc the same way. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <string.h>
@@ -13,6 +17,58 @@
 
 static char dents[16384];
 static char linkbuf[4096];
+
+/* Character devices whose path is the same on every Linux node and whose state is nothing
+ * but the open flags: reopening them by path restores them exactly. */
+static int stable_device(const char *path) {
+  static const char *const ok[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random",
+                                   "/dev/urandom"};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+    if (mana_streq(path, ok[i])) return 1;
+  return 0;
+}
+
+/* What an fd that cannot be restored is, in words for the refusal ("a pipe"). */
+static const char *unrestorable_what(const struct stat *st, const char *link) {
+  if (S_ISFIFO(st->st_mode)) return mana_strneq(link, "pipe:", 5) ? "a pipe" : "a FIFO";
+  if (S_ISSOCK(st->st_mode)) return "a socket";
+  if (S_ISCHR(st->st_mode)) return "a character device";
+  if (S_ISBLK(st->st_mode)) return "a block device";
+  if (mana_strneq(link, "anon_inode:", 11)) {
+    const char *k = link + 11;
+    if (mana_streq(k, "[eventfd]")) return "an eventfd";
+    if (mana_streq(k, "[timerfd]")) return "a timerfd";
+    if (mana_streq(k, "[signalfd]")) return "a signalfd";
+    if (mana_streq(k, "[eventpoll]")) return "an epoll instance";
+    if (mana_streq(k, "inotify")) return "an inotify instance";
+    if (mana_streq(k, "[pidfd]")) return "a pidfd";
+    return "an anonymous inode";
+  }
+  if (S_ISREG(st->st_mode)) return "a file deleted while open";
+  return NULL; /* directories and the rest: skipped silently, as before */
+}
+
+static int inherited(int fd, const struct stat *st) {
+  for (int i = 0; i < mana_ninherited; i++)
+    if (mana_inherited[i].fd == fd && mana_inherited[i].dev == st->st_dev &&
+        mana_inherited[i].ino == st->st_ino)
+      return 1;
+  return 0;
+}
+
+static void refuse(char *err, int fd, const char *what, const char *link) {
+  struct mana_fmt f;
+  mana_fmt_init(&f, err, MANA_IMG_ERRLEN);
+  mana_fmt_str(&f, "mana: cannot checkpoint pid ");
+  mana_fmt_u64(&f, (uint64_t)raw_getpid());
+  mana_fmt_str(&f, ": fd ");
+  mana_fmt_u64(&f, (uint64_t)fd);
+  mana_fmt_str(&f, " is ");
+  mana_fmt_str(&f, what);
+  mana_fmt_str(&f, " (");
+  mana_fmt_str_safe(&f, link);
+  mana_fmt_str(&f, "); close it before checkpointing, or launch with --drop-unrestorable-fds");
+}
 
 int mana_add_fds(void *wp, const char *image_path, char *err) {
   mana_img_writer *w = wp;
@@ -53,16 +109,27 @@ int mana_add_fds(void *wp, const char *image_path, char *err) {
       r.fd_flags = (uint32_t)fcntl(fd, F_GETFD);
       r.mode = st.st_mode;
       r.size = (uint64_t)st.st_size;
+      int deleted = 0;
+      if (S_ISREG(st.st_mode)) {
+        size_t l = mana_strlen(linkbuf);
+        deleted = l > 10 && mana_streq(linkbuf + l - 10, " (deleted)");
+      }
       if (fd <= 2) {
         r.kind = MANA_FD_STD;
-      } else if (S_ISREG(st.st_mode)) {
-        size_t l = mana_strlen(linkbuf);
-        int deleted = l > 10 && mana_streq(linkbuf + l - 10, " (deleted)");
-        r.kind = deleted ? MANA_FD_DELETED : MANA_FD_REGULAR;
+      } else if (S_ISREG(st.st_mode) && !deleted) {
+        r.kind = MANA_FD_REGULAR;
         off_t pos = lseek(fd, 0, SEEK_CUR);
         r.offset = pos < 0 ? 0 : (uint64_t)pos;
+      } else if (S_ISCHR(st.st_mode) && stable_device(linkbuf)) {
+        r.kind = MANA_FD_DEVICE;
       } else {
-        r.kind = MANA_FD_SKIPPED;
+        r.kind = deleted ? MANA_FD_DELETED : MANA_FD_SKIPPED;
+        const char *what = unrestorable_what(&st, linkbuf);
+        if (what && !mana_cfg.drop_fds && !inherited(fd, &st)) {
+          refuse(err, fd, what, linkbuf);
+          rc = -1;
+          break;
+        }
       }
       if (mana_imgw_add_fd(w, &r, linkbuf, err) != 0) rc = -1;
     }
@@ -70,4 +137,84 @@ int mana_add_fds(void *wp, const char *image_path, char *err) {
   }
   raw_syscall1(SYS_close, dfd);
   return rc;
+}
+
+static char childbuf[4096];
+static char commbuf[64];
+
+static ssize_t slurp(const char *path, char *buf, size_t cap) {
+  int fd = (int)raw_syscall3(SYS_open, path, O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  ssize_t n = raw_syscall3(SYS_read, fd, buf, cap - 1);
+  raw_syscall1(SYS_close, fd);
+  buf[n > 0 ? n : 0] = 0;
+  return n;
+}
+
+/* A child is a process the restored one could not wait for (its pid is gone, and the child
+ * itself is not in the image), so a process with live children is refused until process trees
+ * are supported. /proc/self/task/TID/children lists the children each thread forked. */
+int mana_check_children(char *err, size_t errlen) {
+  int dfd = (int)raw_syscall3(SYS_open, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (dfd < 0) return 0; /* no /proc: nothing to say (the fd scan fails loudly anyway) */
+  struct mana_fmt f;
+  mana_fmt_init(&f, err, errlen);
+  int nchild = 0;
+  long n;
+  while ((n = raw_syscall3(SYS_getdents64, dfd, dents, sizeof dents)) > 0) {
+    for (long off = 0; off < n;) {
+      struct dirent64 *d = (struct dirent64 *)(dents + off);
+      off += d->d_reclen;
+      if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
+      char path[64];
+      struct mana_fmt p;
+      mana_fmt_init(&p, path, sizeof path);
+      mana_fmt_str(&p, "/proc/self/task/");
+      mana_fmt_str(&p, d->d_name);
+      mana_fmt_str(&p, "/children");
+      if (slurp(path, childbuf, sizeof childbuf) <= 0) continue;
+      for (const char *c = childbuf; *c;) {
+        while (*c == ' ' || *c == '\n') c++;
+        if (!*c) break;
+        uint64_t pid;
+        const char *e;
+        if (mana_parse_u64(c, &e, &pid, 10) != 0 || e == c) break;
+        c = e;
+        if (nchild == 0) {
+          mana_fmt_str(&f, "mana: cannot checkpoint pid ");
+          mana_fmt_u64(&f, (uint64_t)raw_getpid());
+          mana_fmt_str(&f, ": it has live child processes (");
+        } else {
+          mana_fmt_str(&f, ", ");
+        }
+        nchild++;
+        if (nchild > 8) continue; /* counted, not named: the line stays readable */
+        mana_fmt_str(&f, "pid ");
+        mana_fmt_u64(&f, pid);
+        mana_fmt_init(&p, path, sizeof path);
+        mana_fmt_str(&p, "/proc/");
+        mana_fmt_u64(&p, pid);
+        mana_fmt_str(&p, "/comm");
+        if (slurp(path, commbuf, sizeof commbuf) > 0) {
+          for (char *q = commbuf; *q; q++)
+            if (*q == '\n') *q = 0;
+          mana_fmt_c(&f, ' ');
+          mana_fmt_str_safe(&f, commbuf);
+        }
+      }
+    }
+  }
+  raw_syscall1(SYS_close, dfd);
+  if (nchild == 0) {
+    err[0] = 0;
+    return 0;
+  }
+  if (nchild > 8) {
+    mana_fmt_str(&f, "... ");
+    mana_fmt_u64(&f, (uint64_t)nchild);
+    mana_fmt_str(&f, " in all");
+  }
+  mana_fmt_str(&f, "); process trees are not supported yet: checkpoint when the program has no "
+                   "children running (e.g. exec or wait for them)");
+  return -1;
 }

@@ -1,6 +1,8 @@
 /* init.c — libmana's constructor: configuration, environment scrubbing, the park handler
  * and the checkpoint thread. Without MANA_AGENT_SOCK the library stays completely inert. */
 #include <asm/prctl.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <link.h>
 #include <pthread.h>
@@ -44,6 +46,29 @@ static int find_rw(struct dl_phdr_info *i, size_t size, void *arg) {
   return 1;
 }
 int mana_sock_fd = -1;
+struct mana_inherited_fd mana_inherited[MANA_MAX_INHERITED];
+int mana_ninherited;
+
+/* Pipes and sockets that leak into the program from its starter (a CI runner's or test
+ * framework's pipe, make's jobserver) are not the program's own state, and refusing every
+ * checkpoint because of them would help no one: fds.c skips them instead (the restart warns). */
+static void record_inherited(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return;
+  int self = dirfd(d);
+  struct dirent *e;
+  while ((e = readdir(d)) && mana_ninherited < MANA_MAX_INHERITED) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    int fd = atoi(e->d_name);
+    struct stat st;
+    if (fd <= 2 || fd == self || fstat(fd, &st) != 0) continue;
+    mana_inherited[mana_ninherited].fd = fd;
+    mana_inherited[mana_ninherited].dev = st.st_dev;
+    mana_inherited[mana_ninherited].ino = st.st_ino;
+    mana_ninherited++;
+  }
+  closedir(d);
+}
 
 int mana_is_enabled(void) { return mana_cfg.enabled; }
 
@@ -123,9 +148,13 @@ __attribute__((constructor)) static void mana_init(void) {
     int s = atoi(sig);
     if (s > 0 && s < 65 && s != SIGKILL && s != SIGSTOP) mana_cfg.ckpt_signal = s;
   }
+  const char *drop = getenv(MANA_ENV_DROP_FDS);
+  mana_cfg.drop_fds = drop && strcmp(drop, "1") == 0;
+  unsetenv(MANA_ENV_DROP_FDS);
   unsetenv(MANA_ENV_AGENT_SOCK);
   unsetenv(MANA_ENV_PROC_ID);
   drop_from_preload();
+  record_inherited();
 
   mana_tid_offset = find_tid_offset();
   dl_iterate_phdr(find_rw, (void *)(uintptr_t)&mana_cfg);

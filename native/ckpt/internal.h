@@ -34,6 +34,7 @@ struct mana_config {
   int enabled;          /* constructor found MANA_AGENT_SOCK */
   int ckpt_signal;
   int proc_id;
+  int drop_fds;         /* MANA_DROP_FDS=1: record unrestorable fds as SKIPPED, don't refuse */
   char sock_path[512];
 };
 
@@ -87,5 +88,15 @@ extern int mana_sock_fd;
 int mana_add_regions(void *w, char *err);
 /* fds.c */
 int mana_add_fds(void *w, const char *image_path, char *err);
+/* init.c: fds > 2 the program inherited from whatever started it (recorded at load time) */
+#define MANA_MAX_INHERITED 64
+struct mana_inherited_fd {
+  int fd;
+  uint64_t dev, ino;
+};
+extern struct mana_inherited_fd mana_inherited[MANA_MAX_INHERITED];
+extern int mana_ninherited;
+/* 0, or -1 with a one-line refusal in err when the process has live children */
+int mana_check_children(char *err, size_t errlen);
 
 #endif

@@ -260,6 +260,11 @@ int mana_add_regions(void *wp, char *err) {
   while (next_line(&pos, &l)) {
     if (skipped(&l)) continue;
     classify(&l, &r);
+    /* A shared file mapping is re-mapped from its file at restart, not saved: write its dirty
+     * pages back now so that the file on disk is what the program saw at this checkpoint
+     * (also after a node crash). Changes made to the file afterwards are seen at restart. */
+    if (r.kind == MANA_R_SHARED_FILE && (r.prot & PROT_WRITE))
+      raw_syscall3(SYS_msync, r.start, r.end - r.start, MS_SYNC);
     const char *path = l.path[0] ? l.path : NULL;
     const void *data = (const void *)r.start;
     uint64_t size = r.end - r.start;

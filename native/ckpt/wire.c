@@ -196,6 +196,8 @@ static __attribute__((noinline)) void restart_path(void) {
   for (const char *p = mana_restart_info.env; *p; p += mana_strlen(p) + 1) {
     if (mana_strneq(p, "MANA_AGENT_SOCK=", 16))
       mana_img_strlcpy(mana_cfg.sock_path, p + 16, sizeof mana_cfg.sock_path);
+    else if (mana_strneq(p, "MANA_DROP_FDS=", 14))
+      mana_cfg.drop_fds = mana_streq(p + 14, "1"); /* absent: the launch's setting stays */
     else if (mana_strneq(p, "MANA_PROC_ID=", 13)) {
       uint64_t id;
       if (mana_parse_u64(p + 13, NULL, &id, 10) == 0) mana_cfg.proc_id = (int)id;

@@ -121,6 +121,8 @@ int mana_write_image(const char *path, int compress, uint64_t generation, char *
     if (write(2, msg, sizeof msg - 1) < 0) {
     }
   }
+  /* before anything is written: a refusal leaves no partial image behind */
+  if (mana_check_children(err, errlen) != 0) return -1;
   fill_info(generation);
   uint64_t total = mana_raw_total(); /* also finds vvar/vdso */
   info.vvar_start = mana_vvar_start;

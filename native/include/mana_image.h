@@ -66,6 +66,8 @@ enum mana_fd_kind {
   MANA_FD_STD = 1,     /* 0,1,2: rebound to the restarting terminal, never reopened */
   MANA_FD_SKIPPED = 2, /* pipe, socket, device, ...: not restored (see docs) */
   MANA_FD_DELETED = 3, /* regular file deleted while open: not yet supported, reported */
+  MANA_FD_DEVICE = 4,  /* /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom: character
+                          devices with stable paths, reopened by path at restart */
 };
 
 /* Callee-saved register context of a thread, as saved by mana_ctx_save (native/include/mana_ctx.h).
@@ -247,7 +249,7 @@ void mana_imgr_close(mana_img_reader *r);
 /* ---------- helpers (added with the implementation; names for display and tests) ---------- */
 /* "anon", "file", "heap", "stack", "shared-file", "shared-anon", "guard"; "?" if unknown. */
 const char *mana_img_region_kind_name(uint32_t kind);
-/* "regular", "std", "skipped", "deleted"; "?" if unknown. */
+/* "regular", "std", "skipped", "deleted", "device"; "?" if unknown. */
 const char *mana_img_fd_kind_name(uint32_t kind);
 /* XXH3-64, the hash used for chunks, the metadata block and the header. */
 uint64_t mana_img_hash(const void *p, size_t n);

@@ -51,5 +51,8 @@ struct mana_wire_header {
 #define MANA_ENV_AGENT_SOCK "MANA_AGENT_SOCK" /* path of the agent's unix socket */
 #define MANA_ENV_PROC_ID "MANA_PROC_ID"       /* stable process number */
 #define MANA_ENV_CKPT_SIGNAL "MANA_CKPT_SIGNAL" /* signal used to park threads, default SIGUSR2 */
+/* "1": fds that cannot be restored (pipes, sockets, devices, eventfd, ...) are recorded as
+ * SKIPPED instead of failing the checkpoint (mana launch --drop-unrestorable-fds) */
+#define MANA_ENV_DROP_FDS "MANA_DROP_FDS"
 
 #endif

@@ -80,7 +80,7 @@ static void check_fds(mana_img_reader *r) {
   for (uint64_t i = 0; i < nfds; i++) {
     const struct mana_img_fd *f = mana_imgr_fd(r, i);
     const char *kept = kept_by(f->fd);
-    if (f->kind == MANA_FD_REGULAR && kept && fd_is_open(f->fd))
+    if ((f->kind == MANA_FD_REGULAR || f->kind == MANA_FD_DEVICE) && kept && fd_is_open(f->fd))
       die("fd %d (%s) of the image would replace inherited fd %d, which %s asks to keep for the "
           "launcher; restart with a launcher that uses another fd number", f->fd,
           mana_imgr_str(r, f->path_off), f->fd, kept);
@@ -183,7 +183,7 @@ void check_image(mana_img_reader *r) {
   uint64_t nfds = mana_imgr_nfds(r);
   for (uint64_t i = 0; i < nfds; i++) {
     const struct mana_img_fd *f = mana_imgr_fd(r, i);
-    if (f->kind != MANA_FD_REGULAR) continue;
+    if (f->kind != MANA_FD_REGULAR && f->kind != MANA_FD_DEVICE) continue;
     const char *p = mana_imgr_str(r, f->path_off);
     struct stat st;
     if (stat(p, &st) != 0 && !allow_missing_files)
@@ -290,7 +290,7 @@ void restore_fds(mana_img_reader *r) {
   }
   for (uint64_t i = 0; i < nfds; i++) {
     const struct mana_img_fd *f = mana_imgr_fd(r, i);
-    if (f->kind != MANA_FD_REGULAR) continue;
+    if (f->kind != MANA_FD_REGULAR && f->kind != MANA_FD_DEVICE) continue;
     int flags = (int)f->flags & ~(O_CREAT | O_TRUNC | O_EXCL);
     const char *path = mana_imgr_str(r, f->path_off);
     long fd = raw_syscall3(SYS_open, path, flags, 0);

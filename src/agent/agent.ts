@@ -9,7 +9,7 @@ import type { CoordAddress } from "../rpc/client.js";
 import { procInfo, type AgentCommand, type ProcInfo, type Register, type Registered } from "../rpc/types.js";
 import { CoordinatorLink } from "./coordinator-link.js";
 import { ProcSocketServer, type ProcConnection } from "./proc-socket.js";
-import { MANA_ENV_AGENT_SOCK, MANA_ENV_PROC_ID } from "./wire.gen.js";
+import { MANA_ENV_AGENT_SOCK, MANA_ENV_DROP_FDS, MANA_ENV_PROC_ID } from "./wire.gen.js";
 import { intField, type WireMessage } from "./wire.js";
 
 /** Where a managed process is in the checkpoint conversation (mana_wire.h). */
@@ -55,6 +55,8 @@ export interface AgentOptions {
   jobId?: string;
   /** procIds: every procId of the manifest being restarted (the coordinator's barrier). */
   restart?: { generation: number; procIds: number[] };
+  /** --drop-unrestorable-fds: libmana records pipes, sockets, ... as skipped instead of refusing. */
+  dropFds?: boolean;
   log: (msg: string) => void;
 }
 
@@ -107,6 +109,8 @@ export class Agent {
       LD_PRELOAD: prev ? `${this.opts.libmana}:${prev}` : this.opts.libmana,
       [MANA_ENV_AGENT_SOCK]: this.socketPath,
       [MANA_ENV_PROC_ID]: String(procId),
+      // after a restart, libmana keeps the setting of its launch unless this one says so
+      ...(this.opts.dropFds ? { [MANA_ENV_DROP_FDS]: "1" } : {}),
     };
   }
 

@@ -12,7 +12,7 @@ import { jobCoordinator, type CoordMode } from "./job-coordinator.js";
 import { CKPTDIR_OPT, ckptDir, compressLevel, HELP_OPT, INTERVAL_OPT, intervalSecs, PHASE_TIMEOUT_OPT, phaseTimeoutMs } from "./settings.js";
 
 export const LAUNCH_HELP = `usage: mana launch [--new-coordinator|--join] [--coord-host H] [--coord-port P] [--port-file F]
-                   [-i SECS] [--ckptdir D] [--no-compress|--compress] [--] PROGRAM ARGS...
+                   [-i SECS] [--ckptdir D] [--no-compress|--compress] [--drop-unrestorable-fds] [--] PROGRAM ARGS...
 
 Runs PROGRAM under mana so that it can be checkpointed (mana command --bcheckpoint) and
 restarted (mana restart). Joins the coordinator at the address if one answers there, else
@@ -30,6 +30,10 @@ options:
   --ckptdir D         checkpoint directory (default $MANA_CHECKPOINT_DIR, else the current dir)
   --compress          zstd-compress images (level 1);  --no-compress: store raw
                       (default $MANA_COMPRESS: yes/no or a zstd level)
+  --drop-unrestorable-fds
+                      checkpoint even when the program holds pipes, sockets, devices,
+                      eventfd/timerfd/signalfd/epoll fds: they are left closed at restart
+                      (default: such a checkpoint fails, naming the fd)
   -h, --help          this help
 
 environment: MANA_COORD_HOST MANA_COORD_PORT MANA_CHECKPOINT_DIR MANA_CHECKPOINT_INTERVAL
@@ -43,6 +47,7 @@ const SPECS: OptSpec[] = [
   INTERVAL_OPT,
   CKPTDIR_OPT,
   { name: "compress" },
+  { name: "drop-unrestorable-fds" },
   { name: "no-compress" },
   PHASE_TIMEOUT_OPT,
 ];
@@ -92,7 +97,7 @@ export async function cmdLaunch(argv: string[]): Promise<number> {
   });
 
   const log = agentLogger("launch");
-  const agent = new Agent({ coord: job.address, tokenFile, libmana, compress, command: program.join(" "), log });
+  const agent = new Agent({ coord: job.address, tokenFile, libmana, compress, command: program.join(" "), dropFds: optFlag(p, "drop-unrestorable-fds"), log });
   let proc;
   try {
     await agent.start();

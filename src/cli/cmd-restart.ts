@@ -16,6 +16,7 @@ import { CKPTDIR_OPT, ckptDir, HELP_OPT, INTERVAL_OPT, intervalSecs, PHASE_TIMEO
 
 export const RESTART_HELP = `usage: mana restart [DIR] [--new-coordinator|--join] [--coord-host H] [--coord-port P]
                     [--port-file F] [-i SECS] [--ckptdir D] [--allow-missing-files]
+                    [--drop-unrestorable-fds]
 
 Restarts a job from a committed checkpoint generation. DIR is a gen-NNNNNN dir or a checkpoint
 dir (then its latest generation); default <ckptdir>/latest. The restored program writes to
@@ -32,6 +33,8 @@ options:
   -i, --interval SECS    checkpoint every SECS seconds (default $MANA_CHECKPOINT_INTERVAL, else off)
   --ckptdir D            checkpoint directory for new generations (and where DIR defaults from)
   --allow-missing-files  continue when files open at checkpoint time are gone (they stay closed)
+  --drop-unrestorable-fds  from now on, checkpoint even with pipes/sockets/devices open (they are
+                         left closed at the next restart); a job launched with it keeps it
   --no-verify            skip checking every chunk's hash before restoring (faster for huge
                          images; a damaged image then fails after the old process is gone)
   -h, --help             this help`;
@@ -44,6 +47,7 @@ const SPECS: OptSpec[] = [
   INTERVAL_OPT,
   CKPTDIR_OPT,
   { name: "allow-missing-files" },
+  { name: "drop-unrestorable-fds" },
   { name: "no-verify" },
   PHASE_TIMEOUT_OPT,
 ];
@@ -129,6 +133,7 @@ export async function cmdRestart(argv: string[]): Promise<number> {
     command: manifest.command,
     jobId: manifest.jobId,
     restart: { generation: manifest.generation, procIds: images.map((i) => i.procId) },
+    dropFds: optFlag(p, "drop-unrestorable-fds"),
     log: agentLogger("restart"),
   });
   const procs = [];

@@ -102,3 +102,63 @@ export async function cyclesOf(
   stderr += d.stderr;
   return { finalCode: d.code, generations, stderr };
 }
+
+export interface ProgramCycleOptions {
+  cycles?: number;
+  /** extra `mana launch` options (before `--`) */
+  launchArgs?: string[];
+  /** extra `mana restart` options */
+  restartArgs?: string[];
+  spawn?: SpawnOptions;
+  /** random wait before each checkpoint, [lo, hi) ms */
+  waitMs?: [number, number];
+}
+
+/** Starts `argv` under `mana launch --join` of coordinator c. */
+export function launchProgram(c: Coordinator, workdir: string, argv: string[], launchArgs: string[] = [], opts: SpawnOptions = {}): Proc {
+  return manaProc(
+    ['launch', '--join', '--coord-port', String(c.port), '--ckptdir', c.ckptdir, ...launchArgs, '--', ...argv],
+    { cwd: workdir, ...opts },
+  );
+}
+
+/**
+ * checkpointKillRestart for any program: launch argv, then `cycles` times checkpoint at a
+ * random moment, SIGKILL, `mana restart`; finally let it run to the end. The caller reads the
+ * program's own output files.
+ */
+export async function cycleProgram(
+  c: Coordinator, workdir: string, argv: string[], o: ProgramCycleOptions = {},
+): Promise<Omit<CycleResult, 'out'>> {
+  const opts = o.spawn ?? {};
+  const [lo, hi] = o.waitMs ?? [100, 500];
+  let cur = launchProgram(c, workdir, argv, o.launchArgs ?? [], opts);
+  const gone: number[] = [];
+  const generations: number[] = [];
+  let stderr = '';
+  for (let i = 0; i < (o.cycles ?? 1); i++) {
+    const p = await waitNewProc(c, gone);
+    await sleep(randomMs(lo, hi));
+    const r = await c.bcheckpoint();
+    generations.push(r.generation);
+    process.kill(p.pid, 'SIGKILL');
+    gone.push(p.pid);
+    const d = await cur.done;
+    stderr += d.stderr;
+    if (d.code !== 137 && d.signal !== 'SIGKILL') {
+      throw new Error(`killed run ended with ${d.code}/${d.signal}, not SIGKILL: ${d.stderr}`);
+    }
+    cur = manaProc(['restart', c.ckptdir, '--join', '--coord-port', String(c.port), ...(o.restartArgs ?? [])], { cwd: workdir, ...opts });
+  }
+  const d = await cur.done;
+  stderr += d.stderr;
+  return { finalCode: d.code, generations, stderr };
+}
+
+/** A checkpoint that is expected to fail: its one-line error (from --bcheckpoint --json). */
+export async function failedCheckpoint(c: Coordinator): Promise<string> {
+  const d = await c.command(['--bcheckpoint', '--json'], { timeoutMs: 120_000 });
+  if (d.code === 0) throw new Error(`the checkpoint succeeded, a failure was expected: ${d.stdout}`);
+  const v = JSON.parse(d.stdout) as { ok?: boolean; error?: string };
+  return v.error ?? '';
+}
