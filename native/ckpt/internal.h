@@ -78,6 +78,15 @@ uint64_t mana_now_ns(int clock);
 
 /* wire.c */
 void *mana_ckpt_thread_main(void *arg);
+/* sends a message from an application thread (signals blocked, serialized with the
+ * checkpoint thread's own sends); 0 or -1 */
+int mana_send_from_app(int type, const char *payload);
+
+/* api.c: the application API (mana.h) */
+extern volatile int mana_api_disabled;    /* mana_disable_ckpt nesting, process-wide */
+extern volatile int mana_api_gate;        /* 1 while the checkpoint thread wants to suspend */
+extern volatile uint64_t mana_api_reply_seq; /* last CKPT_REQUEST answered */
+extern volatile int mana_api_reply_ok;
 
 /* write.c */
 int mana_write_image(const char *path, int compress, uint64_t generation, char *err,

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -19,12 +20,13 @@
 
 #define RESTARTED 2
 
+static int suspended;
+
 extern void *__curbrk; /* glibc's cached program break (exported by libc.so.6) */
 
 static char rx[MANA_WIRE_MAX_PAYLOAD + 1];
 static char tx[4096];
 static char line[1024];
-static int suspended;
 static uint64_t last_progress;
 static uint64_t progress_total;
 
@@ -63,12 +65,51 @@ static int read_all(int fd, void *p, size_t n) {
   return 0;
 }
 
+/* Application threads send too (mana_checkpoint): one sender at a time, so that messages
+ * never interleave. An application thread holds the lock only with every signal blocked, so
+ * it is never parked while holding it. */
+static volatile int send_lock;
+
 static int send_msg(int type, const char *payload) {
   struct mana_wire_header h = {MANA_WIRE_MAGIC, MANA_WIRE_VERSION, (uint16_t)type,
                                (uint32_t)mana_strlen(payload), 0};
   if (mana_sock_fd < 0) return -1;
-  if (write_all(mana_sock_fd, &h, sizeof h) != 0) return -1;
-  return write_all(mana_sock_fd, payload, h.payload_len);
+  while (__atomic_exchange_n(&send_lock, 1, __ATOMIC_ACQUIRE)) {
+    struct timespec ts = {0, 100000};
+    raw_syscall2(SYS_nanosleep, &ts, 0);
+  }
+  int rc = write_all(mana_sock_fd, &h, sizeof h);
+  if (rc == 0) rc = write_all(mana_sock_fd, payload, h.payload_len);
+  __atomic_store_n(&send_lock, 0, __ATOMIC_RELEASE);
+  return rc;
+}
+
+int mana_send_from_app(int type, const char *payload) {
+  sigset_t all, old;
+  sigfillset(&all);
+  mana_real_sigmask(SIG_BLOCK, &all, &old);
+  int rc = send_msg(type, payload);
+  mana_real_sigmask(SIG_SETMASK, &old, NULL);
+  return rc;
+}
+
+/* The end of a checkpoint round (resumed, refused, or the agent gone): threads may enter
+ * mana_disable_ckpt sections again. */
+static void round_over(void) {
+  suspended = 0;
+  __atomic_store_n(&mana_api_gate, 0, __ATOMIC_SEQ_CST);
+}
+
+/* Before parking: wait while the application has checkpoints disabled. Gives up (-1) as soon
+ * as the agent sends anything, which means the coordinator abandoned the round (its phase
+ * timeout bounds the wait); the message stays unread for the main loop. */
+static int wait_enabled(void) {
+  __atomic_store_n(&mana_api_gate, 1, __ATOMIC_SEQ_CST);
+  while (__atomic_load_n(&mana_api_disabled, __ATOMIC_SEQ_CST) > 0) {
+    struct pollfd pfd = {mana_sock_fd, POLLIN, 0};
+    if (poll(&pfd, 1, 1) > 0) return -1;
+  }
+  return 0;
 }
 
 /* Returns the message type, or -1 when the agent went away or spoke garbage. */
@@ -238,7 +279,7 @@ static void handle_write(void) {
     if (connect_agent(0) != 0) {
       /* nobody will ever resume us: let the application run unmanaged */
       mana_unpark_all();
-      suspended = 0;
+      round_over();
       mana_cfg.enabled = 0;
       return;
     }
@@ -249,7 +290,7 @@ static void handle_write(void) {
         say("mana: the agent closed the connection before RESUME after restart; resuming "
             "without checkpoints\n");
         mana_unpark_all();
-        suspended = 0;
+        round_over();
         mana_cfg.enabled = 0;
         return;
       }
@@ -258,7 +299,7 @@ static void handle_write(void) {
       if (t == MANA_MSG_WRITE) send_msg(MANA_MSG_WRITTEN, "error=WRITE before RESUME after restart\n");
     }
     mana_unpark_all();
-    suspended = 0;
+    round_over(); /* the gate was set when the image was written */
     send_msg(MANA_MSG_RESUMED, "");
     return;
   }
@@ -292,6 +333,11 @@ void *mana_ckpt_thread_main(void *arg) {
         mana_fmt_init(&f, tx, sizeof tx);
         if (suspended) {
           fmt_kv_u64(&f, "ok", 1);
+        } else if (wait_enabled() != 0) {
+          round_over();
+          fmt_kv_str(&f, "error", "mana: the application has checkpoints disabled "
+                     "(mana_disable_ckpt) and did not enable them before the coordinator's "
+                     "phase timeout; shorten the critical section or raise --phase-timeout-ms");
         } else if (mana_park_all(err, sizeof err) == 0) {
           suspended = 1;
           fmt_kv_u64(&f, "ok", 1);
@@ -311,16 +357,22 @@ void *mana_ckpt_thread_main(void *arg) {
         break;
       case MANA_MSG_RESUME:
         if (suspended) mana_unpark_all();
-        suspended = 0;
+        round_over();
         send_msg(MANA_MSG_RESUMED, "");
         break;
+      case MANA_MSG_CKPT_REPLY: {
+        char v[32];
+        __atomic_store_n(&mana_api_reply_ok, mana_streq(kv("ok", v, sizeof v), "1"), __ATOMIC_RELEASE);
+        __atomic_store_n(&mana_api_reply_seq, kv_u64("request"), __ATOMIC_RELEASE);
+        break;
+      }
       default:
         break; /* unknown messages are ignored: newer agents may send more */
     }
   }
   /* the agent went away: never leave the application parked */
   if (suspended) mana_unpark_all();
-  suspended = 0;
+  round_over();
   if (mana_sock_fd >= 0) close(mana_sock_fd);
   mana_sock_fd = -1;
   return NULL;

@@ -16,6 +16,14 @@
  *   proc  -> WRITTEN    ok=1, raw_bytes, stored_bytes, file_size, millis | error=...
  *   agent -> RESUME                                 proc unparks its threads
  *   proc  -> RESUMED
+ * Application API (mana.h): mana_checkpoint() asks for a checkpoint of the whole job:
+ *   proc  -> CKPT_REQUEST  request (a number chosen by the process)
+ *   agent -> CKPT_REPLY    request, ok=1, generation | request, error=...   (once the
+ *                          checkpoint is committed or failed; in between, the usual SUSPEND..
+ *                          RESUME conversation runs)
+ * While the application has checkpoints disabled (mana_disable_ckpt), the process answers
+ * SUSPEND only once they are enabled again, or with error=... as soon as the agent sends
+ * anything else (the coordinator gave up on the round at its phase timeout).
  * After a restart the restored process connects anew, sends HELLO with restarted=1, and waits
  * for RESUME before any application thread runs again. SUSPEND may also be answered with
  * error=... (for example an unsupported resource); the agent then sends RESUME.
@@ -38,6 +46,8 @@
 #define MANA_MSG_WRITTEN 6
 #define MANA_MSG_RESUME 7
 #define MANA_MSG_RESUMED 8
+#define MANA_MSG_CKPT_REQUEST 9
+#define MANA_MSG_CKPT_REPLY 10
 
 struct mana_wire_header {
   uint32_t magic;       /* MANA_WIRE_MAGIC */

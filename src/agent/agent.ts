@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import * as os from "node:os";
 import { constants as osConstants } from "node:os";
 import { UserError } from "../errors.js";
-import type { CoordAddress } from "../rpc/client.js";
+import { CoordinatorClient, type CoordAddress } from "../rpc/client.js";
 import { procInfo, type AgentCommand, type ProcInfo, type Register, type Registered } from "../rpc/types.js";
 import { CoordinatorLink } from "./coordinator-link.js";
 import { ProcSocketServer, type ProcConnection } from "./proc-socket.js";
@@ -404,6 +404,9 @@ export class Agent {
         });
         break;
       }
+      case "CKPT_REQUEST":
+        this.checkpointFor(p, conn, f.request ?? "0");
+        break;
       case "RESUMED": {
         const { generation, attempt } = this.answered(p, "RESUME");
         p.phase = "running";
@@ -414,6 +417,24 @@ export class Agent {
       default:
         this.link.send({ error: { procId: p.procId, message: `unexpected ${m.name} message from the process` } });
     }
+  }
+
+  /**
+   * mana_checkpoint() in the application: a blocking checkpoint of the whole job, exactly as
+   * `mana command --bcheckpoint` asks for it; the answer goes back on the connection that
+   * asked (a restarted process has a new one and learns of its restart by itself).
+   */
+  private checkpointFor(p: ManagedProc, conn: ProcConnection, request: string): void {
+    const client = new CoordinatorClient(this.opts.coord, this.opts.tokenFile);
+    client
+      .checkpoint({ blocking: true, killAfter: false })
+      .then((r): Record<string, string> => (r.ok ? { ok: "1", generation: String(r.generation) } : { error: r.error || "the checkpoint failed" }))
+      .catch((err: Error): Record<string, string> => ({ error: `the coordinator did not answer the checkpoint request: ${err.message}` }))
+      .then((fields) => {
+        client.close();
+        if (fields.error) this.opts.log(`mana_checkpoint() of process ${p.procId} (pid ${p.pid}) failed: ${fields.error}`);
+        conn.send("CKPT_REPLY", { request, ...fields });
+      });
   }
 
   private procOf(conn: ProcConnection): ManagedProc | undefined {

@@ -12,6 +12,8 @@ export const MANA_MSG_PROGRESS = 5;
 export const MANA_MSG_WRITTEN = 6;
 export const MANA_MSG_RESUME = 7;
 export const MANA_MSG_RESUMED = 8;
+export const MANA_MSG_CKPT_REQUEST = 9;
+export const MANA_MSG_CKPT_REPLY = 10;
 export const MANA_ENV_AGENT_SOCK = "MANA_AGENT_SOCK";
 export const MANA_ENV_PROC_ID = "MANA_PROC_ID";
 export const MANA_ENV_CKPT_SIGNAL = "MANA_CKPT_SIGNAL";
@@ -27,6 +29,8 @@ export const MSG_TYPES = {
   WRITTEN: 6,
   RESUME: 7,
   RESUMED: 8,
+  CKPT_REQUEST: 9,
+  CKPT_REPLY: 10,
 } as const;
 
 export type MsgName = keyof typeof MSG_TYPES;
