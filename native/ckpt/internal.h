@@ -28,6 +28,7 @@ struct park_slot {
   int altstack_ok;
   int seen_seq;
   struct mana_ctx ctx;
+  uint64_t pending;     /* signals pending for this thread at checkpoint (sigstate.c) */
 };
 
 struct mana_config {
@@ -75,6 +76,11 @@ size_t mana_strlen(const char *s);
 int mana_parse_u64(const char *s, const char **end, uint64_t *out, int base);
 void mana_msleep(long ms);
 uint64_t mana_now_ns(int clock);
+
+/* sigstate.c */
+void mana_sigstate_save(void);
+void mana_sigstate_restore_thread(struct park_slot *s);
+void mana_sigstate_restore_process(void);
 
 /* wire.c */
 void *mana_ckpt_thread_main(void *arg);

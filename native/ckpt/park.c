@@ -82,6 +82,7 @@ static __attribute__((noinline)) void park_normal(struct park_slot *s) {
 
 static __attribute__((noinline)) void park_restarted(struct park_slot *s) {
   mana_fix_kernel_state(s);
+  mana_sigstate_restore_thread(s);
   __atomic_fetch_add(&mana_restart_info.threads_out, 1, __ATOMIC_ACQ_REL);
   wait_for_resume(s);
 }

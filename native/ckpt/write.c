@@ -146,6 +146,7 @@ int mana_write_image(const char *path, int compress, uint64_t generation, char *
   t.sigmask = ~0ull;
   if (mana_imgw_add_thread(w, &t, err) != 0) goto fail;
   if (mana_add_fds(w, path, err) != 0) goto fail;
+  mana_sigstate_save(); /* into libmana's data, which the regions below carry */
   if (mana_add_regions(w, err) != 0) goto fail;
   int rc = mana_imgw_close(w, hdr, err);
   mana_release_copies();
