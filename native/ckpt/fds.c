@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -30,6 +31,7 @@ static int stable_device(const char *path) {
 
 /* What an fd that cannot be restored is, in words for the refusal ("a pipe"). */
 static const char *unrestorable_what(const struct stat *st, const char *link) {
+  if (S_ISREG(st->st_mode)) return "a file deleted while open (more than 32, or out of memory)";
   if (S_ISFIFO(st->st_mode)) return mana_strneq(link, "pipe:", 5) ? "a pipe" : "a FIFO";
   if (S_ISSOCK(st->st_mode)) return "a socket";
   if (S_ISCHR(st->st_mode)) return "a character device";
@@ -44,7 +46,6 @@ static const char *unrestorable_what(const struct stat *st, const char *link) {
     if (mana_streq(k, "[pidfd]")) return "a pidfd";
     return "an anonymous inode";
   }
-  if (S_ISREG(st->st_mode)) return "a file deleted while open";
   return NULL; /* directories and the rest: skipped silently, as before */
 }
 
@@ -54,6 +55,187 @@ static int inherited(int fd, const struct stat *st) {
         mana_inherited[i].ino == st->st_ino)
       return 1;
   return 0;
+}
+
+/* A file deleted while open exists only through its fds: its contents are copied into an
+ * anonymous mapping, which the image carries like any memory, and the restored process
+ * writes them into a new unlinked file (O_TMPFILE) at the same fd, offset and flags. */
+#define MAX_DELETED 32
+struct deleted_copy {
+  int fd;
+  int same_as;      /* index of an earlier fd of the same file (no copy of its own), or -1 */
+  uint64_t dev, ino;
+  uint32_t flags, fd_flags;
+  uint64_t offset, size, addr, maplen;
+  char dir[512];
+};
+static struct deleted_copy dcopies[MAX_DELETED];
+static int ndeleted;
+
+static int save_deleted(int fd, const struct stat *st, const char *link, uint32_t flags,
+                        uint32_t fd_flags) {
+  if (ndeleted >= MAX_DELETED) return -1;
+  struct deleted_copy *d = &dcopies[ndeleted];
+  memset(d, 0, sizeof *d);
+  d->fd = fd;
+  d->flags = flags;
+  d->fd_flags = fd_flags;
+  off_t pos = lseek(fd, 0, SEEK_CUR);
+  d->offset = pos < 0 ? 0 : (uint64_t)pos;
+  d->size = (uint64_t)st->st_size;
+  d->dev = st->st_dev;
+  d->ino = st->st_ino;
+  d->same_as = -1;
+  for (int i = 0; i < ndeleted; i++)
+    if (dcopies[i].dev == d->dev && dcopies[i].ino == d->ino) d->same_as = i;
+  if (d->same_as >= 0) { /* another fd of a file already copied: share it at restart */
+    ndeleted++;
+    return 0;
+  }
+  /* the directory it lived in: the link reads "/dir/name (deleted)" */
+  size_t n = 0, slash = 0;
+  for (; link[n] && n + 1 < sizeof d->dir; n++)
+    if (link[n] == '/') slash = n;
+  if (link[0] == '/') {
+    memcpy(d->dir, link, slash ? slash : 1);
+    d->dir[slash ? slash : 1] = 0;
+  }
+  if (d->size) {
+    d->maplen = (d->size + 4095) & ~4095ull;
+    long a = raw_syscall6(SYS_mmap, 0, d->maplen, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (a < 0) return -1;
+    d->addr = (uint64_t)a;
+    for (uint64_t done = 0; done < d->size;) {
+      long r = raw_syscall4(SYS_pread64, fd, d->addr + done, d->size - done, done);
+      if (r <= 0) break; /* unreadable (O_WRONLY): saved as zeros up to its size */
+      done += (uint64_t)r;
+    }
+  }
+  ndeleted++;
+  return 0;
+}
+
+static const struct deleted_copy *copy_of(int fd) {
+  for (int i = 0; i < ndeleted; i++)
+    if (dcopies[i].fd == fd) return &dcopies[i];
+  return NULL;
+}
+
+/* Before the memory map is read (the copies must be in it): every fd > 2 of a regular file
+ * deleted while open. */
+void mana_copy_deleted_fds(void) {
+  ndeleted = 0;
+  int dfd = (int)raw_syscall3(SYS_open, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (dfd < 0) return;
+  long n;
+  while ((n = raw_syscall3(SYS_getdents64, dfd, dents, sizeof dents)) > 0) {
+    for (long off = 0; off < n;) {
+      struct dirent64 *d = (struct dirent64 *)(dents + off);
+      off += d->d_reclen;
+      uint64_t v;
+      if (mana_parse_u64(d->d_name, NULL, &v, 10) != 0) continue;
+      int fd = (int)v;
+      struct stat st;
+      if (fd <= 2 || fd == dfd || fd == mana_sock_fd || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        continue;
+      char name[32];
+      struct mana_fmt f;
+      mana_fmt_init(&f, name, sizeof name);
+      mana_fmt_str(&f, "/proc/self/fd/");
+      mana_fmt_u64(&f, (uint64_t)fd);
+      ssize_t ln = readlink(name, linkbuf, sizeof linkbuf - 1);
+      linkbuf[ln > 0 ? ln : 0] = 0;
+      size_t l = mana_strlen(linkbuf);
+      if (l > 10 && mana_streq(linkbuf + l - 10, " (deleted)"))
+        save_deleted(fd, &st, linkbuf, (uint32_t)fcntl(fd, F_GETFL), (uint32_t)fcntl(fd, F_GETFD));
+    }
+  }
+  raw_syscall1(SYS_close, dfd);
+}
+
+void mana_release_deleted(void) {
+  for (int i = 0; i < ndeleted; i++)
+    if (dcopies[i].addr) raw_syscall2(SYS_munmap, dcopies[i].addr, dcopies[i].maplen);
+  ndeleted = 0;
+}
+
+static int tmpfile_in(const char *dir) {
+  return (int)raw_syscall3(SYS_open, dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+}
+
+static void warn_deleted(int fd, const char *why) {
+  char line[256];
+  struct mana_fmt f;
+  mana_fmt_init(&f, line, sizeof line);
+  mana_fmt_str(&f, "mana: warning: could not recreate the deleted file of fd ");
+  mana_fmt_u64(&f, (uint64_t)fd);
+  mana_fmt_str(&f, " (");
+  mana_fmt_str(&f, why);
+  mana_fmt_str(&f, "); the program will get EBADF on it\n");
+  raw_syscall3(SYS_write, 2, line, f.len);
+}
+
+void mana_recreate_deleted(void) {
+  const char *tmp = "/tmp";
+  for (const char *p = mana_restart_info.env; *p; p += mana_strlen(p) + 1)
+    if (mana_strneq(p, "TMPDIR=", 7) && p[7]) tmp = p + 7;
+  for (int i = 0; i < ndeleted; i++) {
+    struct deleted_copy *d = &dcopies[i];
+    int t;
+    char path[48];
+    struct mana_fmt f;
+    if (d->same_as >= 0) {
+      /* the same inode as an earlier fd (recreated above): open it again through that one */
+      mana_fmt_init(&f, path, sizeof path);
+      mana_fmt_str(&f, "/proc/self/fd/");
+      mana_fmt_u64(&f, (uint64_t)dcopies[d->same_as].fd);
+      t = (int)raw_syscall3(SYS_open, path, O_RDWR | O_CLOEXEC, 0);
+      if (t < 0) t = (int)raw_syscall3(SYS_open, path, O_RDONLY | O_CLOEXEC, 0);
+      if (t < 0) {
+        warn_deleted(d->fd, "the fd it shared the file with was not recreated");
+        continue;
+      }
+    } else {
+      t = d->dir[0] ? tmpfile_in(d->dir) : -1;
+      if (t < 0) t = tmpfile_in(tmp);
+    }
+    if (t < 0) {
+      warn_deleted(d->fd, "O_TMPFILE failed in its directory and in $TMPDIR");
+      continue;
+    }
+    int ok = 1;
+    for (uint64_t done = 0; d->same_as < 0 && done < d->size && ok;) {
+      long w = raw_syscall4(SYS_pwrite64, t, d->addr + done, d->size - done, done);
+      if (w <= 0) ok = 0;
+      else done += (uint64_t)w;
+    }
+    if (!ok) {
+      raw_syscall1(SYS_close, t);
+      warn_deleted(d->fd, "cannot write its contents");
+      continue;
+    }
+    /* a second open file description of the same inode, with the program's own access mode
+     * and flags (O_APPEND, O_RDONLY, ...) */
+    mana_fmt_init(&f, path, sizeof path);
+    mana_fmt_str(&f, "/proc/self/fd/");
+    mana_fmt_u64(&f, (uint64_t)t);
+    int fl = (int)d->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_TMPFILE | O_NOCTTY);
+    int n = (int)raw_syscall3(SYS_open, path, fl | O_CLOEXEC, 0);
+    raw_syscall1(SYS_close, t);
+    if (n < 0) {
+      warn_deleted(d->fd, "cannot reopen it with its flags");
+      continue;
+    }
+    if (n != d->fd) {
+      raw_syscall3(SYS_dup3, n, d->fd, (d->fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0);
+      raw_syscall1(SYS_close, n);
+    } else if (!(d->fd_flags & FD_CLOEXEC)) {
+      raw_syscall3(SYS_fcntl, n, F_SETFD, 0);
+    }
+    raw_syscall3(SYS_lseek, d->fd, d->offset, SEEK_SET);
+  }
+  mana_release_deleted();
 }
 
 static void refuse(char *err, int fd, const char *what, const char *link) {
@@ -122,6 +304,9 @@ int mana_add_fds(void *wp, const char *image_path, char *err) {
         r.offset = pos < 0 ? 0 : (uint64_t)pos;
       } else if (S_ISCHR(st.st_mode) && stable_device(linkbuf)) {
         r.kind = MANA_FD_DEVICE;
+      } else if (deleted && copy_of(fd)) {
+        r.kind = MANA_FD_DELETED_SAVED;
+        r.offset = copy_of(fd)->offset;
       } else {
         r.kind = deleted ? MANA_FD_DELETED : MANA_FD_SKIPPED;
         const char *what = unrestorable_what(&st, linkbuf);

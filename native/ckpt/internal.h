@@ -111,6 +111,10 @@ struct mana_inherited_fd {
 };
 extern struct mana_inherited_fd mana_inherited[MANA_MAX_INHERITED];
 extern int mana_ninherited;
+/* fds.c: deleted-while-open files whose contents were copied into memory for the image */
+void mana_copy_deleted_fds(void);  /* before the memory map is read */
+void mana_release_deleted(void);   /* after the image is written (or abandoned) */
+void mana_recreate_deleted(void);  /* in the restored process, before RESUME */
 /* 0, or -1 with a one-line refusal in err when the process has live children */
 int mana_check_children(char *err, size_t errlen);
 

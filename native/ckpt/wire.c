@@ -233,6 +233,7 @@ static __attribute__((noinline)) void restart_path(void) {
      * above it would look like a successful sbrk of memory that is not there */
     __curbrk = (void *)raw_syscall1(SYS_brk, 0);
   }
+  mana_recreate_deleted(); /* before any new fd (the agent socket) can take its number */
   mana_sigstate_restore_process();
   /* the restart environment, never the restored environ */
   for (const char *p = mana_restart_info.env; *p; p += mana_strlen(p) + 1) {

@@ -124,6 +124,7 @@ int mana_write_image(const char *path, int compress, uint64_t generation, char *
   /* before anything is written: a refusal leaves no partial image behind */
   if (mana_check_children(err, errlen) != 0) return -1;
   fill_info(generation);
+  mana_copy_deleted_fds(); /* new anonymous regions: before the memory map is read */
   uint64_t total = mana_raw_total(); /* also finds vvar/vdso */
   info.vvar_start = mana_vvar_start;
   info.vdso_start = mana_vdso_start;
@@ -133,7 +134,10 @@ int mana_write_image(const char *path, int compress, uint64_t generation, char *
 
   struct mana_img_write_opts opts = {compress, 1, mana_progress_fn(), NULL};
   mana_img_writer *w = NULL;
-  if (mana_imgw_open(&w, path, &info, &opts, &mana_img_mmap_alloc, err) != 0) return -1;
+  if (mana_imgw_open(&w, path, &info, &opts, &mana_img_mmap_alloc, err) != 0) {
+    mana_release_deleted();
+    return -1;
+  }
   struct mana_img_thread t;
   int n = mana_nslots;
   for (int i = 0; i < n; i++) {
@@ -150,9 +154,11 @@ int mana_write_image(const char *path, int compress, uint64_t generation, char *
   if (mana_add_regions(w, err) != 0) goto fail;
   int rc = mana_imgw_close(w, hdr, err);
   mana_release_copies();
+  mana_release_deleted();
   return rc;
 fail:
   mana_imgw_abort(w);
   mana_release_copies();
+  mana_release_deleted();
   return -1;
 }

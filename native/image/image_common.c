@@ -135,7 +135,7 @@ const char *mana_img_region_kind_name(uint32_t kind) {
 }
 
 const char *mana_img_fd_kind_name(uint32_t kind) {
-  static const char *const names[] = {"regular", "std", "skipped", "deleted", "device"};
+  static const char *const names[] = {"regular", "std", "skipped", "deleted", "device", "deleted-saved"};
   return kind < sizeof names / sizeof names[0] ? names[kind] : "?";
 }
 

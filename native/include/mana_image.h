@@ -68,6 +68,9 @@ enum mana_fd_kind {
   MANA_FD_DELETED = 3, /* regular file deleted while open: not yet supported, reported */
   MANA_FD_DEVICE = 4,  /* /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom: character
                           devices with stable paths, reopened by path at restart */
+  MANA_FD_DELETED_SAVED = 5, /* regular file deleted while open, contents saved: libmana keeps
+                          a copy in an anonymous region of the image and the restored process
+                          recreates it as an unlinked file (the restore program skips it) */
 };
 
 /* Callee-saved register context of a thread, as saved by mana_ctx_save (native/include/mana_ctx.h).
@@ -249,7 +252,7 @@ void mana_imgr_close(mana_img_reader *r);
 /* ---------- helpers (added with the implementation; names for display and tests) ---------- */
 /* "anon", "file", "heap", "stack", "shared-file", "shared-anon", "guard"; "?" if unknown. */
 const char *mana_img_region_kind_name(uint32_t kind);
-/* "regular", "std", "skipped", "deleted", "device"; "?" if unknown. */
+/* "regular", "std", "skipped", "deleted", "device", "deleted-saved"; "?" if unknown. */
 const char *mana_img_fd_kind_name(uint32_t kind);
 /* XXH3-64, the hash used for chunks, the metadata block and the header. */
 uint64_t mana_img_hash(const void *p, size_t n);

@@ -80,7 +80,8 @@ static void check_fds(mana_img_reader *r) {
   for (uint64_t i = 0; i < nfds; i++) {
     const struct mana_img_fd *f = mana_imgr_fd(r, i);
     const char *kept = kept_by(f->fd);
-    if ((f->kind == MANA_FD_REGULAR || f->kind == MANA_FD_DEVICE) && kept && fd_is_open(f->fd))
+    if ((f->kind == MANA_FD_REGULAR || f->kind == MANA_FD_DEVICE ||
+         f->kind == MANA_FD_DELETED_SAVED) && kept && fd_is_open(f->fd))
       die("fd %d (%s) of the image would replace inherited fd %d, which %s asks to keep for the "
           "launcher; restart with a launcher that uses another fd number", f->fd,
           mana_imgr_str(r, f->path_off), f->fd, kept);
