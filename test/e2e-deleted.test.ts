@@ -12,10 +12,10 @@ t.test('a deleted file read and appended to across two checkpoint/SIGKILL/restar
   const dir = tempDir('deleted');
   t.teardown(() => removeDir(dir));
   for (const d of ['ref', 'mana']) mkdirSync(join(dir, d));
-  const ref = await runNative(testBin('deleted'), [join(dir, 'ref.out'), '40', '50', join(dir, 'ref')]);
+  const ref = await runNative(testBin('deleted'), [join(dir, 'ref.out'), '100', '50', join(dir, 'ref')]);
   const c = await new Coordinator(join(dir, 'ckpt')).start();
   t.teardown(() => c.stop());
-  const r = await cycleProgram(c, dir, [testBin('deleted'), join(dir, 'mana.out'), '40', '50', join(dir, 'mana')], { cycles: 2 });
+  const r = await cycleProgram(c, dir, [testBin('deleted'), join(dir, 'mana.out'), '100', '50', join(dir, 'mana')], { cycles: 2 });
   t.same(r.generations, [1, 2]);
   t.notMatch(r.stderr, /\(deleted\)\) was not restored|could not recreate/, 'the deleted file was not left closed');
   t.equal(r.finalCode, ref.code, 'exit status equals the uninterrupted run');

@@ -11,6 +11,8 @@ import { cycleProgram, failedCheckpoint, latestGeneration, launchProgram, waitNe
 ensureBuilt();
 
 const STEPS = '40';
+// runs that go through checkpoint/kill/restart cycles must outlast them even on a loaded machine
+const CYCLE_STEPS = '120';
 const MS = '50';
 
 for (const kind of ['pipe', 'socket', 'fifo', 'eventfd', 'epoll', 'timerfd', 'signalfd']) {
@@ -38,10 +40,10 @@ for (const kind of ['pipe', 'socket', 'fifo', 'eventfd', 'epoll', 'timerfd', 'si
 t.test('--drop-unrestorable-fds: the pipe is skipped, the restart warns, the program runs on', async (t) => {
   const dir = tempDir('fd-drop');
   t.teardown(() => removeDir(dir));
-  const ref = await runNative(testBin('fdkinds'), [join(dir, 'ref.out'), STEPS, MS, 'pipe']);
+  const ref = await runNative(testBin('fdkinds'), [join(dir, 'ref.out'), CYCLE_STEPS, MS, 'pipe']);
   const c = await new Coordinator(join(dir, 'ckpt')).start();
   t.teardown(() => c.stop());
-  const r = await cycleProgram(c, dir, [testBin('fdkinds'), join(dir, 'mana.out'), STEPS, MS, 'pipe'],
+  const r = await cycleProgram(c, dir, [testBin('fdkinds'), join(dir, 'mana.out'), CYCLE_STEPS, MS, 'pipe'],
     { cycles: 2, launchArgs: ['--drop-unrestorable-fds'] });
   t.same(r.generations, [1, 2], 'both checkpoints were committed');
   t.match(r.stderr, /fd \d+ \(pipe:\[\d+\]\) was not restored/, 'the restart says which fd it left closed');
@@ -52,10 +54,10 @@ t.test('--drop-unrestorable-fds: the pipe is skipped, the restart warns, the pro
 t.test('/dev/null, /dev/zero, /dev/urandom are reopened at restart', async (t) => {
   const dir = tempDir('fd-dev');
   t.teardown(() => removeDir(dir));
-  const ref = await runNative(testBin('fdkinds'), [join(dir, 'ref.out'), STEPS, MS, 'devices']);
+  const ref = await runNative(testBin('fdkinds'), [join(dir, 'ref.out'), CYCLE_STEPS, MS, 'devices']);
   const c = await new Coordinator(join(dir, 'ckpt')).start();
   t.teardown(() => c.stop());
-  const r = await cycleProgram(c, dir, [testBin('fdkinds'), join(dir, 'mana.out'), STEPS, MS, 'devices'], { cycles: 2 });
+  const r = await cycleProgram(c, dir, [testBin('fdkinds'), join(dir, 'mana.out'), CYCLE_STEPS, MS, 'devices'], { cycles: 2 });
   t.same(r.generations, [1, 2]);
   t.notMatch(r.stderr, /\(\/dev\/[a-z]+\) was not restored/, "no device fd was left closed");
   t.equal(r.finalCode, ref.code, 'exit status equals the uninterrupted run (reads and writes on the devices worked)');
@@ -65,10 +67,10 @@ t.test('/dev/null, /dev/zero, /dev/urandom are reopened at restart', async (t) =
 t.test('MAP_SHARED file mapping: writes before and after the checkpoint reach the file', async (t) => {
   const dir = tempDir('fd-shm');
   t.teardown(() => removeDir(dir));
-  const ref = await runNative(testBin('sharedmap'), [join(dir, 'ref.out'), join(dir, 'ref.dat'), STEPS, MS]);
+  const ref = await runNative(testBin('sharedmap'), [join(dir, 'ref.out'), join(dir, 'ref.dat'), CYCLE_STEPS, MS]);
   const c = await new Coordinator(join(dir, 'ckpt')).start();
   t.teardown(() => c.stop());
-  const r = await cycleProgram(c, dir, [testBin('sharedmap'), join(dir, 'mana.out'), join(dir, 'mana.dat'), STEPS, MS], { cycles: 2 });
+  const r = await cycleProgram(c, dir, [testBin('sharedmap'), join(dir, 'mana.out'), join(dir, 'mana.dat'), CYCLE_STEPS, MS], { cycles: 2 });
   t.same(r.generations, [1, 2]);
   t.equal(r.finalCode, ref.code, 'exit status equals the uninterrupted run');
   t.ok(readFileSync(join(dir, 'mana.out')).equals(readFileSync(join(dir, 'ref.out'))), 'output (with the file checksum) is byte-identical');
