@@ -7,6 +7,7 @@ import { Agent } from "../agent/agent.js";
 import { UsageError, UserError, errorMessage } from "../errors.js";
 import { hostFacts, readImage, verifyImage } from "../native.js";
 import { libmanaPath, restoreProgramPath } from "../paths.js";
+import { imageChain } from "../store/chain.js";
 import { resolveGeneration } from "../store/resolve.js";
 import { optFlag, optString, parseArgs, type OptSpec } from "./args.js";
 import { COORD_OPTS, coordAddress } from "./coord-address.js";
@@ -87,6 +88,8 @@ export async function cmdRestart(argv: string[]): Promise<number> {
       const msg = errorMessage(err).replace(/^mana: /, "");
       throw new UserError(msg.includes(mp.image) ? msg : `${file}: ${msg}`);
     }
+    const chain = imageChain(d);
+    if (chain.problem) throw new UserError(`image ${file}: ${chain.problem}`);
     if (host && d.info.vdsoSize !== host.vdsoSize) {
       // The restored process keeps calling into the vdso it had; a different one cannot work.
       throw new UserError(
