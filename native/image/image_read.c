@@ -318,11 +318,25 @@ int mana_imgr_parent(mana_img_reader *r, mana_img_reader **pp, char err[MANA_IMG
   char path[MANA_PATH_MAX];
   struct mana_fmt f;
   mana_fmt_init(&f, path, sizeof path);
-  if (r->hdr.parent[0] != '/') {
+  const char *rel = r->hdr.parent;
+  if (rel[0] != '/') {
     const char *slash = strrchr(r->path, '/');
-    for (const char *q = r->path; slash && q <= slash; q++) mana_fmt_c(&f, *q);
+    size_t dirlen = slash ? (size_t)(slash - r->path + 1) : 0;
+    /* "a/gen-3/" + "../gen-2/x.img" -> "a/gen-2/x.img": messages name the parent plainly.
+     * Generation dirs are real directories (never symlinks), so dropping "dir/.." is exact. */
+    while (rel[0] == '.' && rel[1] == '.' && rel[2] == '/' && dirlen >= 2) {
+      size_t k = dirlen - 1; /* at the '/' ending the last component */
+      while (k > 0 && r->path[k - 1] != '/') k--;
+      size_t clen = dirlen - 1 - k;
+      if (clen == 0 || (clen == 2 && r->path[k] == '.' && r->path[k + 1] == '.') ||
+          (clen == 1 && r->path[k] == '.'))
+        break;
+      dirlen = k;
+      rel += 3;
+    }
+    for (size_t q = 0; q < dirlen; q++) mana_fmt_c(&f, r->path[q]);
   }
-  mana_fmt_str(&f, r->hdr.parent);
+  mana_fmt_str(&f, rel);
   mana_img_reader *p = NULL;
   if (mana_imgr_open(&p, path, &r->a, err) < 0) return -1;
   p->depth = r->depth + 1;
