@@ -51,7 +51,7 @@ const SPECS: OptSpec[] = [
   { name: "allow-missing-files" },
   { name: "drop-unrestorable-fds" },
   { name: "verify" },
-  { name: "no-verify" }, // the old default"s opt-out; verification is opt-in now
+  { name: "no-verify" }, // the old default's opt-out, still accepted; verification is opt-in now
   PHASE_TIMEOUT_OPT,
 ];
 
