@@ -10,6 +10,9 @@
 //     measured cold (page cache dropped) when running as root, warm otherwise; both sides alike.
 // B4: `--bcheckpoint` latency for a 64 MiB process, coordinator-side (suspend -> committed) and
 //     as the user sees it (the CLI's wall time).
+// B6: incremental image: a process holding SIZE MiB of random bytes, a full checkpoint, then 5 %
+//     of the memory rewritten (fillmem on SIGUSR1: 16 spans), a second checkpoint: bytes written
+//     and time against the full one.
 import { spawnSync } from 'node:child_process';
 import {
   existsSync, mkdirSync, rmSync, writeFileSync, readdirSync, statSync, openSync, writeSync, closeSync,
@@ -201,10 +204,49 @@ async function b4(): Promise<void> {
   rows.push({ id: 'B4', what: '--bcheckpoint 64 MiB, CLI wall time', value: `${median(wall).toFixed(3)} s`, baseline: '—', ratio: '—', bar: '< 1 s' });
 }
 
+async function b6(mib: number): Promise<void> {
+  const dir = join(root, `b6-${mib}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const c = await new Coordinator(join(dir, 'ckpt')).start();
+  const bytes: number[] = [], times: number[] = [];
+  try {
+    const app = await holdMemory(c, dir, mib, 'random', false);
+    const [p] = await c.list();
+    if (!p) throw new Error('no process');
+    for (let i = 0; i < reps; i++) {
+      const full = await c.command(['--bcheckpoint', '--json'], { timeoutMs: 600_000 });
+      if (full.code !== 0) throw new Error(`bcheckpoint failed: ${full.stderr}`);
+      const f = JSON.parse(full.stdout) as Ckpt;
+      const seen = app.stdout.split('changed').length;
+      process.kill(p.pid, 'SIGUSR1');
+      await waitFor('fillmem changed', () => (app.stdout.split('changed').length > seen ? true : undefined), 60_000);
+      const inc = await c.command(['--bcheckpoint', '--json'], { timeoutMs: 600_000 });
+      if (inc.code !== 0) throw new Error(`bcheckpoint failed: ${inc.stderr}`);
+      const n = JSON.parse(inc.stdout) as Ckpt;
+      bytes.push((n.bytes ?? 0) / (f.bytes ?? 1));
+      times.push((n.millis ?? 0) / (f.millis ?? 1));
+      // the next repetition's first checkpoint must be full again: drop this chain
+      for (const g of readdirSync(c.ckptdir)) if (/^gen-\d+$/.test(g)) rmSync(join(c.ckptdir, g), { recursive: true });
+    }
+    process.kill(p.pid, 'SIGKILL');
+    await app.done;
+  } finally {
+    await c.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  rows.push({ id: 'B6', what: `2nd checkpoint after 5 % of ${mib} MiB changed: bytes written`, value: `${(median(bytes) * 100).toFixed(1)} %`, baseline: 'full checkpoint', ratio: median(bytes).toFixed(3), bar: '≤ 0.10' });
+  rows.push({ id: 'B6', what: `2nd checkpoint after 5 % of ${mib} MiB changed: time`, value: `${(median(times) * 100).toFixed(1)} %`, baseline: 'full checkpoint', ratio: median(times).toFixed(3), bar: '—' });
+}
+
 async function main(): Promise<void> {
   console.log(`mana bench: sizes ${sizes.join(', ')} MiB, ${reps} repetitions, in ${root}; reads ${isRoot ? 'cold (caches dropped)' : 'warm'}`);
-  await b4();
+  const only = process.env.MANA_BENCH_ONLY; // e.g. "B6" or "B3,B6"
+  const want = (id: string): boolean => !only || only.split(',').includes(id);
+  if (want('B4')) await b4();
+  if (want('B6')) for (const mib of sizes) await b6(mib);
   for (const mib of sizes) {
+    if (!want('B3')) break;
     await b3(mib, false, 'random');
     await b3(mib, true, 'random');
     await b3(mib, true, 'field');

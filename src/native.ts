@@ -40,6 +40,8 @@ export interface ImageRegion {
   chunks: number;
   zeroChunks: number;
   compressedChunks: number;
+  /** chunks held as references to the parent image (incremental images) */
+  parentChunks: number;
 }
 
 export interface ImageFd {
@@ -59,6 +61,12 @@ export interface ImageDescription {
   rawBytes: number;
   storedBytes: number;
   headerHash: string;
+  /** incremental image: its parent, relative to this image's directory; "" for a full image */
+  parent: string;
+  parentHeaderHash: string;
+  parentGeneration: number;
+  /** memory bytes referenced in the parent rather than stored here */
+  refBytes: number;
   info: ImageInfo;
   threads: ImageThread[];
   regions: ImageRegion[];

@@ -37,7 +37,7 @@ const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const addon = createRequire(import.meta.url)('../build/Release/mana_native.node') as Addon;
 
 const MiB = 1024 * 1024;
-const CHUNK = 4 * MiB;
+const CHUNK = 1 * MiB; // what the writer cuts regions into since format version 2
 const HEADER = 8192;
 
 execFileSync('make', ['-s', '-C', join(repo, 'native'), '-f', 'image/test.mk', 'out/test_image'], { stdio: 'inherit' });
@@ -62,7 +62,7 @@ const oneLine = (t: { match: typeof tap.match; notMatch: typeof tap.notMatch }, 
 
 t.test('readImage: raw image', async (t) => {
   const img = addon.readImage(rawImg);
-  t.equal(img.version, 1);
+  t.equal(img.version, 2);
   t.equal(img.path, rawImg);
   t.equal(img.compressed, false);
   t.equal(img.fileSize, fixture.raw.fileSize);
@@ -99,13 +99,13 @@ t.test('readImage: raw image', async (t) => {
   t.same(img.regions.map((r) => r.kind), ['anon', 'heap', 'guard', 'file', 'anon', 'shared-file', 'stack']);
   t.same(img.regions.map((r) => r.prot), ['rw-p', 'rw-p', '---p', 'r--p', 'rw-p', 'rw-s', 'rw-p']);
   const [random, heap, guard, , untouched, shared, stack] = img.regions as Region[] & { length: 7 };
-  // 8 MiB + 48 KiB of random bytes: two full chunks and a partial one, all stored raw.
-  t.same([random!.chunks, random!.zeroChunks, random!.compressedChunks, random!.storedBytes], [3, 0, 0, random!.size]);
+  // 8 MiB + 48 KiB of random bytes: eight full chunks and a partial one, all stored raw.
+  t.same([random!.chunks, random!.zeroChunks, random!.compressedChunks, random!.storedBytes], [9, 0, 0, random!.size]);
   // 16 MiB heap with bytes set only in its second chunk.
-  t.same([heap!.chunks, heap!.zeroChunks, heap!.storedBytes], [4, 3, CHUNK]);
+  t.same([heap!.chunks, heap!.zeroChunks, heap!.storedBytes], [16, 15, CHUNK]);
   t.same([guard!.chunks, guard!.storedBytes], [0, 0], 'guard region stores nothing');
   t.same([shared!.chunks, shared!.storedBytes], [0, 0], 'shared file mapping stores nothing');
-  t.same([untouched!.chunks, untouched!.zeroChunks, untouched!.storedBytes], [2, 2, 0], 'untouched memory is all zero chunks');
+  t.same([untouched!.chunks, untouched!.zeroChunks, untouched!.storedBytes], [8, 8, 0], 'untouched memory is all zero chunks');
   t.same([stack!.chunks, stack!.storedBytes], [1, 4096]);
   const stored = img.regions.reduce((s, r) => s + r.storedBytes, 0);
   t.equal(stored, img.storedBytes, 'region stored bytes add up');
@@ -122,7 +122,7 @@ t.test('readImage: zstd image', async (t) => {
   t.equal(img.storedBytes, fixture.zstd.storedBytes);
   const text = img.regions[3]!;
   t.equal(text.path, '/usr/lib/x86_64-linux-gnu/libfake.so.1');
-  t.same([text.chunks, text.compressedChunks], [3, 3], 'text compresses chunk by chunk');
+  t.same([text.chunks, text.compressedChunks], [9, 9], 'text compresses chunk by chunk');
   t.ok(text.storedBytes < text.size / 2, `text stored in ${text.storedBytes} of ${text.size} bytes`);
   t.equal(img.regions[0]!.compressedChunks, 0, 'random data is kept raw');
   t.equal(img.regions[0]!.storedBytes, img.regions[0]!.size);
@@ -133,7 +133,7 @@ t.test('verifyImage: intact images', async (t) => {
     const v = addon.verifyImage(p);
     const img = addon.readImage(p);
     t.same(v, { ok: true, chunks: img.regions.reduce((s, r) => s + r.chunks, 0), rawBytes: img.rawBytes }, p);
-    t.equal(v.chunks, 3 + 4 + 3 + 2 + 1);
+    t.equal(v.chunks, 9 + 16 + 9 + 8 + 1);
   }
 });
 

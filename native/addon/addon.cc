@@ -82,6 +82,11 @@ Napi::Value ReadImage(const Napi::CallbackInfo &info) {
   o.Set("rawBytes", Num(env, h->raw_bytes));
   o.Set("storedBytes", Num(env, h->stored_bytes));
   o.Set("headerHash", Hash16(h->header_hash));
+  // incremental images: where the referenced chunks live ("" for a full image)
+  o.Set("parent", Str(env, h->parent));
+  o.Set("parentHeaderHash", h->parent[0] ? Hash16(h->parent_header_hash) : std::string(""));
+  o.Set("parentGeneration", Num(env, h->parent_generation));
+  o.Set("refBytes", Num(env, h->ref_bytes));
 
   const mana_img_info &in = h->info;
   Napi::Object i = Napi::Object::New(env);
@@ -118,11 +123,12 @@ Napi::Value ReadImage(const Napi::CallbackInfo &info) {
   Napi::Array regions = Napi::Array::New(env, nr);
   for (uint64_t k = 0; k < nr; k++) {
     const mana_img_region *g = mana_imgr_region(rd.r, k);
-    uint64_t zero = 0, zstd = 0;
+    uint64_t zero = 0, zstd = 0, ref = 0;
     for (uint64_t c = 0; c < g->nchunks; c++) {
       uint32_t enc = mana_imgr_chunk(rd.r, g->first_chunk + c)->enc;
       zero += enc == MANA_C_ZERO;
       zstd += enc == MANA_C_ZSTD;
+      ref += enc == MANA_C_PARENT;
     }
     Napi::Object x = Napi::Object::New(env);
     x.Set("start", Hex(g->start));
@@ -135,6 +141,7 @@ Napi::Value ReadImage(const Napi::CallbackInfo &info) {
     x.Set("chunks", Num(env, g->nchunks));
     x.Set("zeroChunks", Num(env, zero));
     x.Set("compressedChunks", Num(env, zstd));
+    x.Set("parentChunks", Num(env, ref));
     regions.Set(static_cast<uint32_t>(k), x);
   }
   o.Set("regions", regions);

@@ -95,7 +95,9 @@ extern volatile uint64_t mana_api_reply_seq; /* last CKPT_REQUEST answered */
 extern volatile int mana_api_reply_ok;
 
 /* write.c */
-int mana_write_image(const char *path, int compress, uint64_t generation, char *err,
+/* parent: the previous image (relative to path's directory) or NULL/"" for a full image */
+int mana_write_image(const char *path, int compress, uint64_t generation, const char *parent,
+                     char *err,
                      size_t errlen, struct mana_img_header *hdr);
 extern int mana_sock_fd;
 

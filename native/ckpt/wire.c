@@ -249,21 +249,22 @@ static __attribute__((noinline)) void restart_path(void) {
 }
 
 static __attribute__((noinline)) int do_write(const char *path, int compress, uint64_t gen,
-                                              char *err, size_t errlen,
+                                              const char *parent, char *err, size_t errlen,
                                               struct mana_img_header *hdr) {
   mana_fill_self_slot(&mana_ckpt_slot);
   if (mana_ctx_save(&mana_ckpt_slot.ctx) == 0)
-    return mana_write_image(path, compress, gen, err, errlen, hdr);
+    return mana_write_image(path, compress, gen, parent, err, errlen, hdr);
   restart_path();
   return RESTARTED;
 }
 
 static void handle_write(void) {
-  static char path[4096], err[MANA_IMG_ERRLEN], gen_s[32];
+  static char path[4096], parent[4096], err[MANA_IMG_ERRLEN], gen_s[32];
   static struct mana_img_header hdr;
   struct mana_fmt f;
   mana_fmt_init(&f, tx, sizeof tx);
   kv("path", path, sizeof path);
+  kv("parent", parent, sizeof parent); /* "" (absent): a full image */
   if (!suspended) {
     fmt_kv_str(&f, "error", "WRITE before SUSPEND");
     send_msg(MANA_MSG_WRITTEN, tx);
@@ -275,7 +276,7 @@ static void handle_write(void) {
   last_progress = 0;
   uint64_t t0 = mana_now_ns(CLOCK_MONOTONIC);
   err[0] = 0;
-  int rc = do_write(path, compress, gen, err, sizeof err, &hdr);
+  int rc = do_write(path, compress, gen, parent, err, sizeof err, &hdr);
   if (rc == RESTARTED) {
     /* we are now the restored process: rejoin an agent and wait for RESUME */
     if (connect_agent(0) != 0) {

@@ -110,8 +110,8 @@ uint64_t mana_vvar_start, mana_vdso_start, mana_vdso_end;
 uint64_t mana_raw_total(void);
 void mana_release_copies(void);
 
-int mana_write_image(const char *path, int compress, uint64_t generation, char *err,
-                     size_t errlen, struct mana_img_header *hdr) {
+int mana_write_image(const char *path, int compress, uint64_t generation, const char *parent,
+                     char *err, size_t errlen, struct mana_img_header *hdr) {
   struct mana_fmt f;
   mana_fmt_init(&f, err, errlen);
   if (mana_tid_offset < 0 && !warned_tid) {
@@ -132,7 +132,7 @@ int mana_write_image(const char *path, int compress, uint64_t generation, char *
   info.vdso_size = mana_vdso_end - mana_vdso_start;
   mana_set_progress_total(total);
 
-  struct mana_img_write_opts opts = {compress, 1, mana_progress_fn(), NULL};
+  struct mana_img_write_opts opts = {compress, 1, mana_progress_fn(), NULL, parent};
   mana_img_writer *w = NULL;
   if (mana_imgw_open(&w, path, &info, &opts, &mana_img_mmap_alloc, err) != 0) {
     mana_release_deleted();

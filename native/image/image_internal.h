@@ -27,6 +27,11 @@ _Static_assert(sizeof(struct mana_img_chunk) == 32, "chunk record size is part o
 _Static_assert(sizeof(struct mana_img_fd) == 40, "fd record size is part of format v1");
 _Static_assert(sizeof(struct mana_img_meta) == 40, "meta record size is part of format v1");
 
+/* Index of the chunk of r that starts at addr and covers raw_len bytes (what a MANA_C_PARENT
+ * chunk of a child refers to), or -1. *hint speeds up ascending lookups (start with 0). */
+int64_t mana_imgr_find_chunk(const mana_img_reader *r, uint64_t addr, uint32_t raw_len,
+                             uint64_t *hint);
+
 /* Formats a one-line message into err (MANA_IMG_ERRLEN bytes, truncated, never overflows).
  * Specifiers (arguments must have exactly these types):
  *   %s const char * (control characters shown as '?', so a path cannot break the line)

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -36,10 +37,14 @@ struct mana_img_reader {
   size_t zbuf_cap;
   unsigned char *vbuf;   /* one chunk's raw bytes, for verify */
   size_t vbuf_cap;
+  mana_img_reader *parent; /* opened on the first MANA_C_PARENT chunk */
+  int depth;               /* 0 for the image opened by the caller, +1 per parent */
+  uint64_t parent_hint;    /* mana_imgr_find_chunk cursor into the parent */
 };
 
 static void reader_free(mana_img_reader *r) {
   struct mana_img_alloc a = r->a;
+  if (r->parent) reader_free(r->parent);
   if (r->fd >= 0) close(r->fd);
   if (r->dctx) ZSTD_freeDCtx(r->dctx);
   if (r->zbuf) a.free(a.ctx, r->zbuf, r->zbuf_cap);
@@ -73,15 +78,30 @@ static int check_header(mana_img_reader *r, uint64_t st_size, char *err) {
                           OLDER_GEN, p);
     return mana_img_err(err, "mana: %s is not a mana image (bad magic)", p);
   }
-  if (h->version != MANA_IMG_VERSION)
-    return mana_img_err(err, "mana: image %s has format version %u; this mana reads version %u "
-                        "(use the mana release that wrote it)",
+  if (h->version != MANA_IMG_VERSION && h->version != 1)
+    return mana_img_err(err, "mana: image %s has format version %u; this mana reads versions 1 "
+                        "to %u (use the mana release that wrote it)",
                         p, (uint64_t)h->version, (uint64_t)MANA_IMG_VERSION);
   if (h->header_size != MANA_IMG_HEADER_SIZE)
     return mana_img_err(err, "mana: image %s is corrupt: header size %u, expected %u", p,
                         (uint64_t)h->header_size, (uint64_t)MANA_IMG_HEADER_SIZE);
-  if (mana_img_header_hash(h) != h->header_hash)
+  if (h->version == 1) {
+    /* Version 1 ends with header_hash right after info: the parent fields did not exist. */
+    const size_t v1 = offsetof(struct mana_img_header, parent_header_hash);
+    uint64_t stored;
+    memcpy(&stored, (const unsigned char *)h + v1, sizeof stored);
+    if (mana_img_hash(h, v1) != stored)
+      return mana_img_err(err, "mana: image %s is corrupt: header checksum mismatch — "
+                          OLDER_GEN, p);
+    memset((unsigned char *)h + v1, 0, offsetof(struct mana_img_header, header_hash) - v1);
+    h->header_hash = stored;
+  } else if (mana_img_header_hash(h) != h->header_hash) {
     return mana_img_err(err, "mana: image %s is corrupt: header checksum mismatch — " OLDER_GEN,
+                        p);
+  }
+  h->parent[sizeof h->parent - 1] = 0;
+  if (h->parent_header_hash && !h->parent[0])
+    return mana_img_err(err, "mana: image %s is corrupt: it is incremental but names no parent",
                         p);
   if (st_size < h->file_size)
     return mana_img_err(err, "mana: image %s is truncated (%u of %u bytes); it was not fully "
@@ -165,6 +185,7 @@ static int check_meta(mana_img_reader *r, char *err) {
         case MANA_C_RAW: ok = c->stored_len == c->raw_len; break;
         case MANA_C_ZSTD: ok = c->stored_len > 0 && c->stored_len < c->raw_len; break;
         case MANA_C_ZERO: ok = c->stored_len == 0; break;
+        case MANA_C_PARENT: ok = c->stored_len == 0 && h->parent[0]; break;
         default: ok = 0;
       }
     }
@@ -263,10 +284,97 @@ const char *mana_imgr_str(const mana_img_reader *r, uint32_t off) {
 }
 int mana_imgr_fd_of(const mana_img_reader *r) { return r->fd; }
 
-/* Reads chunk k of region g into dst (raw_len bytes) and checks its hash. Zero chunks are
- * written only when zero_fill; they have nothing in the file that could be damaged. */
+const char *mana_imgr_path(const mana_img_reader *r) { return r->path; }
+
+int64_t mana_imgr_find_chunk(const mana_img_reader *r, uint64_t addr, uint32_t raw_len,
+                             uint64_t *hint) {
+  uint64_t n = r->m.nregions, i = *hint < n ? *hint : 0;
+  /* Regions come in address order from /proc/self/maps: scan on from the last hit, wrap once. */
+  for (uint64_t tries = 0; tries < n; tries++, i = i + 1 < n ? i + 1 : 0) {
+    const struct mana_img_region *g = &r->regions[i];
+    if (addr < g->start || addr >= g->end) continue;
+    *hint = i;
+    if (!g->nchunks) return -1;
+    uint64_t cs = r->chunks[g->first_chunk].raw_len; /* every chunk but the last is full */
+    uint64_t off = addr - g->start;
+    if (off % cs || off / cs >= g->nchunks) return -1;
+    uint64_t k = g->first_chunk + off / cs;
+    return r->chunks[k].raw_len == raw_len ? (int64_t)k : -1;
+  }
+  return -1;
+}
+
+int mana_imgr_parent(mana_img_reader *r, mana_img_reader **pp, char err[MANA_IMG_ERRLEN]) {
+  *pp = NULL;
+  if (!r->hdr.parent[0]) return 0;
+  if (r->parent) {
+    *pp = r->parent;
+    return 0;
+  }
+  if (r->depth + 1 >= MANA_IMG_MAX_CHAIN)
+    return mana_img_err(err, "mana: image %s has a chain of more than %u parent images (a loop?)",
+                        r->path, (uint64_t)MANA_IMG_MAX_CHAIN);
+  /* parent is relative to this image's directory (absolute paths are taken as they are) */
+  char path[MANA_PATH_MAX];
+  struct mana_fmt f;
+  mana_fmt_init(&f, path, sizeof path);
+  const char *rel = r->hdr.parent;
+  if (rel[0] != '/') {
+    const char *slash = strrchr(r->path, '/');
+    size_t dirlen = slash ? (size_t)(slash - r->path + 1) : 0;
+    /* "a/gen-3/" + "../gen-2/x.img" -> "a/gen-2/x.img": messages name the parent plainly.
+     * Generation dirs are real directories (never symlinks), so dropping "dir/.." is exact. */
+    while (rel[0] == '.' && rel[1] == '.' && rel[2] == '/' && dirlen >= 2) {
+      size_t k = dirlen - 1; /* at the '/' ending the last component */
+      while (k > 0 && r->path[k - 1] != '/') k--;
+      size_t clen = dirlen - 1 - k;
+      if (clen == 0 || (clen == 2 && r->path[k] == '.' && r->path[k + 1] == '.') ||
+          (clen == 1 && r->path[k] == '.'))
+        break;
+      dirlen = k;
+      rel += 3;
+    }
+    for (size_t q = 0; q < dirlen; q++) mana_fmt_c(&f, r->path[q]);
+  }
+  mana_fmt_str(&f, rel);
+  mana_img_reader *p = NULL;
+  if (mana_imgr_open(&p, path, &r->a, err) < 0) return -1;
+  p->depth = r->depth + 1;
+  if (p->hdr.header_hash != r->hdr.parent_header_hash) {
+    mana_img_err(err, "mana: parent image %s of %s has header hash %x, the child recorded %x "
+                 "(the parent was replaced) — " OLDER_GEN, path, r->path, p->hdr.header_hash,
+                 r->hdr.parent_header_hash);
+    reader_free(p);
+    return -1;
+  }
+  r->parent = p;
+  *pp = p;
+  return 0;
+}
+
 static int read_chunk(mana_img_reader *r, const struct mana_img_region *g, uint64_t k,
-                      unsigned char *dst, int zero_fill, char *err) {
+                      uint64_t addr, unsigned char *dst, int zero_fill, char *err);
+
+/* A MANA_C_PARENT chunk: the parent's chunk at the same address, read (and verified) there. */
+static int read_parent_chunk(mana_img_reader *r, const struct mana_img_region *g, uint64_t k,
+                             uint64_t addr, unsigned char *dst, int zero_fill, char *err) {
+  const struct mana_img_chunk *c = &r->chunks[g->first_chunk + k];
+  const char *gp = mana_imgr_str(r, g->path_off);
+  mana_img_reader *p;
+  if (mana_imgr_parent(r, &p, err) < 0) return -1;
+  int64_t pk = mana_imgr_find_chunk(p, addr, c->raw_len, &r->parent_hint);
+  if (pk < 0 || p->chunks[pk].hash != c->hash)
+    return mana_img_err(err, "mana: parent image %s does not hold %R chunk %u of image %s (at "
+                        "%x) — " OLDER_GEN, p->path, g, gp, k, r->path, addr);
+  const struct mana_img_region *pg = &p->regions[r->parent_hint];
+  return read_chunk(p, pg, (uint64_t)pk - pg->first_chunk, addr, dst, zero_fill, err);
+}
+
+/* Reads chunk k of region g (starting at memory address addr) into dst (raw_len bytes) and
+ * checks its hash. Zero chunks are written only when zero_fill; they have nothing in the file
+ * that could be damaged. */
+static int read_chunk(mana_img_reader *r, const struct mana_img_region *g, uint64_t k,
+                      uint64_t addr, unsigned char *dst, int zero_fill, char *err) {
   const struct mana_img_chunk *c = &r->chunks[g->first_chunk + k];
   const char *gp = mana_imgr_str(r, g->path_off);
   int rc;
@@ -274,6 +382,8 @@ static int read_chunk(mana_img_reader *r, const struct mana_img_region *g, uint6
     case MANA_C_ZERO:
       if (zero_fill) memset(dst, 0, c->raw_len);
       return 0;
+    case MANA_C_PARENT:
+      return read_parent_chunk(r, g, k, addr, dst, zero_fill, err);
     case MANA_C_RAW:
       rc = mana_img_pread_full(r->fd, dst, c->raw_len, c->file_off);
       break;
@@ -315,9 +425,11 @@ int mana_imgr_read_region(mana_img_reader *r, uint64_t i, void *dst, int zero_fi
                         r->m.nregions);
   const struct mana_img_region *g = &r->regions[i];
   unsigned char *d = dst;
+  uint64_t addr = g->start;
   for (uint64_t k = 0; k < g->nchunks; k++) {
-    if (read_chunk(r, g, k, d, zero_fill, err) < 0) return -1;
+    if (read_chunk(r, g, k, addr, d, zero_fill, err) < 0) return -1;
     d += r->chunks[g->first_chunk + k].raw_len;
+    addr += r->chunks[g->first_chunk + k].raw_len;
   }
   return 0;
 }
@@ -331,8 +443,11 @@ int mana_imgr_verify(mana_img_reader *r, char err[MANA_IMG_ERRLEN]) {
   }
   for (uint64_t i = 0; i < r->m.nregions; i++) {
     const struct mana_img_region *g = &r->regions[i];
-    for (uint64_t k = 0; k < g->nchunks; k++)
-      if (read_chunk(r, g, k, r->vbuf, 0, err) < 0) return -1;
+    uint64_t addr = g->start;
+    for (uint64_t k = 0; k < g->nchunks; k++) {
+      if (read_chunk(r, g, k, addr, r->vbuf, 0, err) < 0) return -1;
+      addr += r->chunks[g->first_chunk + k].raw_len;
+    }
   }
   return 0;
 }

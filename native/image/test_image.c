@@ -129,8 +129,8 @@ static void build_regions(void) {
   n = 16 * MiB;
   regs[1].data = map(n);
   memset(regs[1].data, 0, n);
-  regs[1].data[MANA_IMG_CHUNK_SIZE + 12345] = 0x5a;
-  regs[1].data[2 * MANA_IMG_CHUNK_SIZE - 1] = 0xa5;
+  regs[1].data[MANA_IMG_WRITE_CHUNK_SIZE + 12345] = 0x5a;
+  regs[1].data[2 * MANA_IMG_WRITE_CHUNK_SIZE - 1] = 0xa5;
   regs[1].r = (struct mana_img_region){.start = 0x7f0000000000ull, .end = 0x7f0000000000ull + n,
                                        .prot = PROT_READ | PROT_WRITE, .kind = MANA_R_HEAP};
   /* 2: guard page range, nothing stored */
@@ -304,7 +304,7 @@ static void check_roundtrip(const char *path, int compressed, const struct mana_
       continue;
     }
     raw += n;
-    CHECK(g->nchunks == (n + MANA_IMG_CHUNK_SIZE - 1) / MANA_IMG_CHUNK_SIZE, "region %d chunks",
+    CHECK(g->nchunks == (n + MANA_IMG_WRITE_CHUNK_SIZE - 1) / MANA_IMG_WRITE_CHUNK_SIZE, "region %d chunks",
           i);
     /* Into fresh memory without zero fill, and into dirty memory with it. */
     unsigned char *fresh = map(n);

@@ -30,11 +30,18 @@ extern "C" {
 #endif
 
 #define MANA_IMG_MAGIC "MANAIMG\0"
-#define MANA_IMG_VERSION 1u
+/* Version 2 added incremental images (parent fields in the header, MANA_C_PARENT chunks);
+ * readers accept version 1 too (same layout without the parent fields). */
+#define MANA_IMG_VERSION 2u
 /* sizeof(struct mana_img_header) is 4640 (the sigaction table alone is 2 KiB), so the padded
  * header takes two pages; region data starts page-aligned right after it. */
 #define MANA_IMG_HEADER_SIZE 8192u
-#define MANA_IMG_CHUNK_SIZE (4u << 20) /* raw bytes per chunk */
+#define MANA_IMG_CHUNK_SIZE (4u << 20) /* largest chunk a reader accepts (version 1 wrote these) */
+/* What the writer cuts regions into. Smaller chunks let an incremental image reference more of
+ * its parent (a 4 KiB change dirties 1 MiB, not 4 MiB); 32 bytes of metadata per MiB. */
+#define MANA_IMG_WRITE_CHUNK_SIZE (1u << 20)
+/* Longest parent chain a reader follows (the coordinator writes a full image far earlier). */
+#define MANA_IMG_MAX_CHAIN 64
 
 /* header flags */
 #define MANA_IMG_F_COMPRESSED 0x1u /* at least one chunk is zstd-compressed */
@@ -54,7 +61,9 @@ enum mana_region_kind {
 #define MANA_RF_NO_DATA 0x1u /* nothing stored (guard pages, shared file mappings) */
 
 /* chunk encodings */
-enum mana_chunk_enc { MANA_C_RAW = 0, MANA_C_ZSTD = 1, MANA_C_ZERO = 2 };
+/* MANA_C_PARENT: nothing stored; the parent image (header field parent) has a chunk starting at
+ * the same address with the same raw_len and hash, which the reader uses (recursively). */
+enum mana_chunk_enc { MANA_C_RAW = 0, MANA_C_ZSTD = 1, MANA_C_ZERO = 2, MANA_C_PARENT = 3 };
 
 /* thread flags */
 #define MANA_TF_MAIN 0x1u /* the thread whose tid == pid at checkpoint */
@@ -171,6 +180,12 @@ struct mana_img_header {
   uint64_t stored_bytes;     /* region data bytes in the file */
   uint64_t file_size;        /* total image size: header + data + metadata */
   struct mana_img_info info;
+  /* version 2: an incremental image names its parent; all zero in a full image (and when a
+   * version-1 header is read) */
+  uint64_t parent_header_hash; /* the parent's header_hash at write time */
+  uint64_t parent_generation;
+  uint64_t ref_bytes;          /* memory bytes held as MANA_C_PARENT references */
+  char parent[256];            /* parent image path, relative to this image's directory */
   uint64_t header_hash;      /* XXH3-64 of all bytes of this struct before this field */
 };
 
@@ -201,6 +216,11 @@ struct mana_img_write_opts {
   /* progress callback, may be NULL: called after each chunk with bytes of memory done */
   void (*progress)(void *arg, uint64_t raw_done, uint64_t stored_done);
   void *progress_arg;
+  /* May be NULL: the previous image of this process, relative to the directory of the image
+   * being written (which must be the same relative to its final directory). Chunks whose hash
+   * and size equal the parent's chunk at the same address become MANA_C_PARENT references.
+   * A parent that cannot be opened or read makes a full image instead (never a failure). */
+  const char *parent;
 };
 
 /* Creates path (O_CREAT|O_EXCL, mode 0600). */
@@ -245,6 +265,12 @@ int mana_imgr_read_region(mana_img_reader *r, uint64_t i, void *dst, int zero_fi
  * for mana_imgr_verify. */
 /* Reads and verifies every chunk of every region without keeping the data. */
 int mana_imgr_verify(mana_img_reader *r, char err[MANA_IMG_ERRLEN]);
+/* Opens the parent image of an incremental image (once; later calls return the same reader),
+ * checking that its header hash is the one recorded. *p = NULL and 0 for a full image. The
+ * parent belongs to r (closed with it). */
+int mana_imgr_parent(mana_img_reader *r, mana_img_reader **p, char err[MANA_IMG_ERRLEN]);
+/* The image's path as given to mana_imgr_open. */
+const char *mana_imgr_path(const mana_img_reader *r);
 /* The image file's descriptor (the restore program closes it before restoring fds). */
 int mana_imgr_fd_of(const mana_img_reader *r);
 void mana_imgr_close(mana_img_reader *r);

@@ -154,6 +154,10 @@ __attribute__((noreturn)) void restore_main(void) {
     die("%s", strncmp(err, "mana: ", 6) == 0 ? err + 6 : err);
   check_image(r);
   if (check_only) _exit(0);
+  /* One read of the image: regions are filled (and their chunks verified) while a bad chunk
+   * can still be refused with exit 70, not after the old address space is gone. */
+  prefill_memory(r);
+  warn_before_restart(r);
   /* ---- point of no return ---- */
   restore_memory(r);
   restore_fds(r);

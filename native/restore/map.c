@@ -14,6 +14,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "mana_fmt.h"
 #include "rawsys.h"
 #include "restore.h"
 
@@ -90,8 +91,11 @@ static void check_fds(mana_img_reader *r) {
 
 /* Once every check passed (so that a refusal stays one line): what will not be as it was,
  * one line each. Not printed by --check, whose caller runs the restart afterwards. */
-static void warn_before_restart(mana_img_reader *r, const char *kernel_then, const char *kernel_now) {
+void warn_before_restart(mana_img_reader *r) {
   if (check_only) return;
+  struct utsname u;
+  uname(&u);
+  const char *kernel_then = mana_imgr_header(r)->info.kernel_release, *kernel_now = u.release;
   if (strcmp(kernel_then, kernel_now) != 0)
     warnx1("image was taken on kernel %s, this host runs %s (same vdso size: continuing)",
            kernel_then, kernel_now);
@@ -195,7 +199,6 @@ void check_image(mana_img_reader *r) {
   if (in->cwd[0] && chdir(in->cwd) != 0)
     die("working directory %s of the checkpointed process is missing (%s); create it and retry",
         in->cwd, strerror(errno));
-  warn_before_restart(r, in->kernel_release, u.release);
 }
 
 static void move_one(uint64_t from, uint64_t len, uint64_t to, const char *what) {
@@ -227,6 +230,98 @@ static void move_vdso(const struct mana_img_info *in) {
   }
 }
 
+/* Maps region i and fills it from the image (chunk hashes checked as they are read).
+ * Returns 0, or -1 with a one-line message in err and nothing of the region left mapped. */
+static int map_region(mana_img_reader *r, uint64_t i, char err[MANA_IMG_ERRLEN]) {
+  const struct mana_img_region *g = mana_imgr_region(r, i);
+  uint64_t len = g->end - g->start;
+  long p;
+  char num[24];
+  const char *what;
+  if (g->kind == MANA_R_SHARED_FILE) {
+    const char *path = mana_imgr_str(r, g->path_off);
+    long fd = raw_syscall3(SYS_open, path, (g->prot & PROT_WRITE) ? O_RDWR : O_RDONLY, 0);
+    if (fd < 0) {
+      p = fd;
+      what = "opening a shared file mapping";
+      goto fail;
+    }
+    p = raw_syscall6(SYS_mmap, g->start, len, g->prot, MAP_SHARED | MAP_FIXED_NOREPLACE, fd,
+                     g->file_offset);
+    raw_syscall1(SYS_close, fd);
+    what = "mapping a shared file";
+    if (p < 0) goto fail;
+    return 0;
+  }
+  if ((g->flags & MANA_RF_NO_DATA) || g->kind == MANA_R_GUARD) {
+    p = raw_syscall6(SYS_mmap, g->start, len, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
+    what = "mapping a guard region";
+    if (p < 0) goto fail;
+    return 0;
+  }
+  /* the main stack stays growable, as the kernel's [stack] was */
+  int grows = g->kind == MANA_R_STACK ? MAP_GROWSDOWN : 0;
+  p = raw_syscall6(SYS_mmap, g->start, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | grows, -1, 0);
+  what = "mapping a region";
+  if (p < 0) goto fail;
+  if (mana_imgr_read_region(r, i, (void *)g->start, 0, err) != 0) {
+    raw_syscall2(SYS_munmap, g->start, len);
+    return -1;
+  }
+  if (g->prot != (PROT_READ | PROT_WRITE)) {
+    p = raw_syscall3(SYS_mprotect, g->start, len, g->prot);
+    what = "mprotect of a region";
+    if (p < 0) {
+      raw_syscall2(SYS_munmap, g->start, len);
+      goto fail;
+    }
+  }
+  return 0;
+fail:;
+  /* no stdio: this also runs after the point of no return */
+  struct mana_fmt f;
+  mana_fmt_init(&f, err, MANA_IMG_ERRLEN);
+  mana_fmt_str(&f, what);
+  mana_fmt_str(&f, " at ");
+  mana_fmt_x64(&f, g->start);
+  mana_fmt_str(&f, " failed: ");
+  const char *d = strerrordesc_np((int)-p); /* a table lookup: no locale, no errno */
+  mana_fmt_str(&f, d ? d : late_num(num, -p));
+  return -1;
+}
+
+/* Per region: already mapped and filled before the point of no return. From bump_alloc, which
+ * lives in the restorer's reserved range and so survives the switch. */
+static unsigned char *prefilled;
+
+void prefill_memory(mana_img_reader *r) {
+  uint64_t n = mana_imgr_nregions(r);
+  prefilled = bump_alloc.alloc(NULL, n ? n : 1);
+  if (!prefilled) die("out of bookkeeping memory for %llu regions", (unsigned long long)n);
+  memset(prefilled, 0, n ? n : 1);
+  const struct own_map *st = own_map_named("[stack]");
+  char err[MANA_IMG_ERRLEN];
+  for (uint64_t i = 0; i < n; i++) {
+    const struct mana_img_region *g = mana_imgr_region(r, i);
+    /* These ranges are still ours: they are freed (stack) or moved (vdso) only after the point
+     * of no return, so their regions are filled then. */
+    if ((st && overlaps(g->start, g->end, st->start, st->end)) ||
+        overlaps(g->start, g->end, cur_vvar, cur_vdso_end))
+      continue;
+    if (map_region(r, i, err) != 0) {
+      for (uint64_t k = 0; k < i; k++)
+        if (prefilled[k]) {
+          const struct mana_img_region *m = mana_imgr_region(r, k);
+          raw_syscall2(SYS_munmap, m->start, m->end - m->start);
+        }
+      die("%s", strncmp(err, "mana: ", 6) == 0 ? err + 6 : err);
+    }
+    prefilled[i] = 1;
+  }
+}
+
 void restore_memory(mana_img_reader *r) {
   const struct mana_img_info *in = &mana_imgr_header(r)->info;
   uint64_t all = ~0ull;
@@ -236,37 +331,8 @@ void restore_memory(mana_img_reader *r) {
   move_vdso(in);
   char err[MANA_IMG_ERRLEN];
   uint64_t n = mana_imgr_nregions(r);
-  for (uint64_t i = 0; i < n; i++) {
-    const struct mana_img_region *g = mana_imgr_region(r, i);
-    uint64_t len = g->end - g->start;
-    long p;
-    if (g->kind == MANA_R_SHARED_FILE) {
-      const char *path = mana_imgr_str(r, g->path_off);
-      long fd = raw_syscall3(SYS_open, path, (g->prot & PROT_WRITE) ? O_RDWR : O_RDONLY, 0);
-      if (fd < 0) die_late(path, fd);
-      p = raw_syscall6(SYS_mmap, g->start, len, g->prot, MAP_SHARED | MAP_FIXED_NOREPLACE, fd,
-                       g->file_offset);
-      raw_syscall1(SYS_close, fd);
-      if (p < 0) die_late("mapping a shared file", p);
-      continue;
-    }
-    if ((g->flags & MANA_RF_NO_DATA) || g->kind == MANA_R_GUARD) {
-      p = raw_syscall6(SYS_mmap, g->start, len, PROT_NONE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
-      if (p < 0) die_late("mapping a guard region", p);
-      continue;
-    }
-    /* the main stack stays growable, as the kernel's [stack] was */
-    int grows = g->kind == MANA_R_STACK ? MAP_GROWSDOWN : 0;
-    p = raw_syscall6(SYS_mmap, g->start, len, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | grows, -1, 0);
-    if (p < 0) die_late("mapping a region", p);
-    if (mana_imgr_read_region(r, i, (void *)g->start, 0, err) != 0) die_late(err, 0);
-    if (g->prot != (PROT_READ | PROT_WRITE)) {
-      p = raw_syscall3(SYS_mprotect, g->start, len, g->prot);
-      if (p < 0) die_late("mprotect", p);
-    }
-  }
+  for (uint64_t i = 0; i < n; i++)
+    if (!prefilled[i] && map_region(r, i, err) != 0) die_late(err, 0);
 }
 
 static char dents[8192];

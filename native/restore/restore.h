@@ -48,6 +48,12 @@ const struct own_map *own_map_named(const char *name);
 
 /* map.c */
 void check_image(mana_img_reader *r);
+/* What will not be as it was, one line each; after every check and the prefill passed. */
+void warn_before_restart(mana_img_reader *r);
+/* Before the point of no return: maps and fills (verifying) every region whose range is free
+ * now; on failure unmaps them again and exits 70. */
+void prefill_memory(mana_img_reader *r);
+/* After it: the regions that overlapped the restorer's [stack] or the vdso. */
 void restore_memory(mana_img_reader *r);
 void restore_fds(mana_img_reader *r);
 void restore_process_state(mana_img_reader *r);

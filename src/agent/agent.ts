@@ -293,7 +293,7 @@ export class Agent {
           continue;
         }
         p.phase = "writing";
-        this.request(p, p.conn, "WRITE", generation, attempt, { path: t.path, compress: String(compress) });
+        this.request(p, p.conn, "WRITE", generation, attempt, { path: t.path, compress: String(compress), ...(t.parent ? { parent: t.parent } : {}) });
       }
     } else if (cmd.resume) {
       for (const id of cmd.resume.procIds) {

@@ -31,13 +31,17 @@ options:
   --kill-after-ckpt   kill the job once a checkpoint is committed
   --daemon            run in the background (log: <ckptdir>/mana_coordinator.log); returns once listening
   --bind ADDR         address to listen on (default ${DEFAULT_COORD_HOST})
+  --full-every N      write a full image every N generations, incremental ones (only the
+                      chunks that changed since the previous generation) in between
+                      (default $MANA_FULL_EVERY, else 8; 1 = always full)
   --token-file F      also write the per-job token here (0600); every client must present it.
                       It is always written to $MANA_TMPDIR/mana-<uid>/coord-<port>.token, where
                       the same user's clients on this host find it
   -h, --help          this help
 
 interactive keys (foreground, on a terminal): c checkpoint  s status  l list  k kill  q quit  h help
-environment: MANA_COORD_PORT MANA_CHECKPOINT_DIR MANA_CHECKPOINT_INTERVAL MANA_COMPRESS MANA_TMPDIR`;
+environment: MANA_COORD_PORT MANA_CHECKPOINT_DIR MANA_CHECKPOINT_INTERVAL MANA_COMPRESS MANA_TMPDIR
+             MANA_FULL_EVERY`;
 
 const SPECS: OptSpec[] = [
   HELP_OPT,
@@ -50,6 +54,7 @@ const SPECS: OptSpec[] = [
   { name: "daemon" },
   { name: "quiet", short: "q" },
   { name: "compress-level", value: true }, // hidden: default zstd level for agents without one
+  { name: "full-every", value: true },
   CKPTDIR_OPT,
   { name: "interval", short: "i", value: true },
   PHASE_TIMEOUT_OPT,
@@ -73,6 +78,8 @@ export async function cmdCoordinator(argv: string[]): Promise<number> {
   const levelArg = optString(p, "compress-level");
   const compress = levelArg !== undefined ? parseIntOpt("coordinator", "--compress-level", levelArg, 0, 19) : compressFromEnv("coordinator") ?? DEFAULT_COMPRESS_LEVEL;
   const portFile = optString(p, "port-file");
+  const fullEveryArg = optString(p, "full-every") ?? process.env.MANA_FULL_EVERY;
+  const fullEvery = fullEveryArg !== undefined && fullEveryArg !== "" ? parseIntOpt("coordinator", "--full-every", fullEveryArg, 1, 1_000_000) : 8;
 
   try {
     fs.mkdirSync(dir, { recursive: true });
@@ -96,6 +103,7 @@ export async function cmdCoordinator(argv: string[]): Promise<number> {
     killAfterCkpt: optFlag(p, "kill-after-ckpt"),
     phaseTimeoutMs: timeoutMs,
     compress,
+    fullEvery,
     host: bind,
     port,
     log,

@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { UsageError, UserError } from "../errors.js";
 import { readImage, verifyImage, type ImageDescription, type VerifyResult } from "../native.js";
+import { imageChain, type ChainLink } from "../store/chain.js";
 import { resolveGeneration } from "../store/resolve.js";
 import { optFlag, parseArgs, type OptSpec } from "./args.js";
 import { formatBytes, table } from "./format.js";
@@ -16,7 +17,8 @@ regions, threads and open files. For a DIR (a gen-NNNNNN dir, or a checkpoint di
 latest generation) every image of the generation, checked against manifest.json.
 
 options:
-  --verify     read every chunk and check its hash (exit status 1 if any fails)
+  --verify     read every chunk and check its hash, following an incremental image's
+               references into its parents (exit status 1 if any fails)
   --json       machine-readable output
   -h, --help   this help`;
 
@@ -24,6 +26,8 @@ const SPECS: OptSpec[] = [HELP_OPT, { name: "verify" }, { name: "json" }];
 
 interface ImageReport {
   image: ImageDescription;
+  /** incremental image: its parents, nearest first (each checked against the hash its child recorded) */
+  chain: ChainLink[];
   verify?: VerifyResult;
   problems: string[];
 }
@@ -79,7 +83,11 @@ export async function cmdInspect(argv: string[]): Promise<number> {
 
 function inspectOne(file: string, verify: boolean): ImageReport {
   const image = readImage(file);
-  const r: ImageReport = { image, problems: [] };
+  const r: ImageReport = { image, chain: [], problems: [] };
+  // A missing or replaced parent is a problem even without --verify: a restart needs them all.
+  const c = imageChain(image);
+  r.chain = c.chain;
+  if (c.problem) r.problems.push(c.problem);
   if (verify) {
     r.verify = verifyImage(file);
     if (!r.verify.ok) r.problems.push(`verification failed: ${(r.verify.error ?? "unknown error").replace(/^mana: /, "")}`);
@@ -95,6 +103,8 @@ function formatImage(r: ImageReport): string {
   const kv: [string, string][] = [
     ["format", `version ${d.version}, ${formatBytes(d.fileSize)} on disk, ${formatBytes(d.rawBytes)} of memory, ${formatBytes(d.storedBytes)} stored${d.compressed ? " (zstd)" : ""}`],
     ["header hash", d.headerHash],
+    ["parent", d.parent ? `${d.parent} (generation ${d.parentGeneration}, header hash ${d.parentHeaderHash}); ${formatBytes(d.storedBytes)} stored here, ${formatBytes(d.refBytes)} referenced` : "none (full image)"],
+    ...(r.chain.length ? [["chain", r.chain.map((c) => `gen ${c.generation} (${formatBytes(c.storedBytes)} stored${c.refBytes ? `, ${formatBytes(c.refBytes)} referenced` : ""})`).join(" <- ")] as [string, string]] : []),
     ["process", `procId ${i.procId}, pid ${i.pid}, generation ${i.generation}, created ${new Date(i.createdUnixMs).toISOString()}`],
     ["host", i.hostname],
     ["kernel", `${i.kernelRelease} ${i.kernelVersion}`],
@@ -119,7 +129,7 @@ function formatImage(r: ImageReport): string {
           g.prot,
           g.kind,
           formatBytes(g.storedBytes),
-          `${g.chunks}${g.zeroChunks ? ` (${g.zeroChunks} zero)` : ""}${g.compressedChunks ? ` (${g.compressedChunks} zstd)` : ""}`,
+          `${g.chunks}${g.zeroChunks ? ` (${g.zeroChunks} zero)` : ""}${g.compressedChunks ? ` (${g.compressedChunks} zstd)` : ""}${g.parentChunks ? ` (${g.parentChunks} in parent)` : ""}`,
           g.path,
         ]),
       ]),
@@ -130,7 +140,8 @@ function formatImage(r: ImageReport): string {
     lines.push(indent(table([["FD", "KIND", "FLAGS", "OFFSET", "SIZE", "PATH"], ...d.fds.map((f) => [String(f.fd), f.kind, `0x${f.flags.toString(16)}`, String(f.offset), String(f.size), f.path])])));
   }
   if (r.verify) {
-    lines.push("", r.verify.ok ? `verify: ok (${r.verify.chunks} chunks, ${formatBytes(r.verify.rawBytes)})` : `verify: FAILED: ${r.verify.error ?? "?"}`);
+    const via = r.chain.length ? `, through ${r.chain.length} parent image(s)` : "";
+    lines.push("", r.verify.ok ? `verify: ok (${r.verify.chunks} chunks, ${formatBytes(r.verify.rawBytes)}${via})` : `verify: FAILED: ${r.verify.error ?? "?"}`);
   }
   for (const pr of r.problems) if (!pr.startsWith("verification failed")) lines.push(`problem: ${pr}`);
   return lines.join("\n");

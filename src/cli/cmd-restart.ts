@@ -7,6 +7,7 @@ import { Agent } from "../agent/agent.js";
 import { UsageError, UserError, errorMessage } from "../errors.js";
 import { hostFacts, readImage, verifyImage } from "../native.js";
 import { libmanaPath, restoreProgramPath } from "../paths.js";
+import { imageChain } from "../store/chain.js";
 import { resolveGeneration } from "../store/resolve.js";
 import { optFlag, optString, parseArgs, type OptSpec } from "./args.js";
 import { COORD_OPTS, coordAddress } from "./coord-address.js";
@@ -35,8 +36,9 @@ options:
   --allow-missing-files  continue when files open at checkpoint time are gone (they stay closed)
   --drop-unrestorable-fds  from now on, checkpoint even with pipes/sockets/devices open (they are
                          left closed at the next restart); a job launched with it keeps it
-  --no-verify            skip checking every chunk's hash before restoring (faster for huge
-                         images; a damaged image then fails after the old process is gone)
+  --verify               read every image (and its parents) once more and check every chunk
+                         before starting anything; without it mana_restore still checks every
+                         chunk as it loads it, before its point of no return (exit 70, one line)
   -h, --help             this help`;
 
 const SPECS: OptSpec[] = [
@@ -48,7 +50,8 @@ const SPECS: OptSpec[] = [
   CKPTDIR_OPT,
   { name: "allow-missing-files" },
   { name: "drop-unrestorable-fds" },
-  { name: "no-verify" },
+  { name: "verify" },
+  { name: "no-verify" }, // the old default's opt-out, still accepted; verification is opt-in now
   PHASE_TIMEOUT_OPT,
 ];
 
@@ -71,7 +74,9 @@ export async function cmdRestart(argv: string[]): Promise<number> {
   const { manifest } = gen;
   if (manifest.procs.length === 0) throw new UserError(`${gen.dir}/manifest.json lists no processes`);
   const allowMissing = optFlag(p, "allow-missing-files");
-  const verify = !optFlag(p, "no-verify");
+  // mana_restore verifies each chunk while it loads it, before its point of no return, so a
+  // damaged image is refused (exit 70, one line) with one read instead of two (DESIGN §7 B3).
+  const verify = optFlag(p, "verify");
   const host = hostFacts();
   const images = manifest.procs.map((mp) => {
     const file = path.join(gen.dir, mp.image);
@@ -83,6 +88,8 @@ export async function cmdRestart(argv: string[]): Promise<number> {
       const msg = errorMessage(err).replace(/^mana: /, "");
       throw new UserError(msg.includes(mp.image) ? msg : `${file}: ${msg}`);
     }
+    const chain = imageChain(d);
+    if (chain.problem) throw new UserError(`image ${file}: ${chain.problem}`);
     if (host && d.info.vdsoSize !== host.vdsoSize) {
       // The restored process keeps calling into the vdso it had; a different one cannot work.
       throw new UserError(
@@ -97,8 +104,8 @@ export async function cmdRestart(argv: string[]): Promise<number> {
       process.stderr.write(`mana restart: warning: file ${fd.path} (fd ${fd.fd} of process ${mp.procId}) is missing; continuing without it (--allow-missing-files)\n`);
     }
     if (verify) {
-      // mana_restore finds a bad chunk only after it has replaced its own address space; a
-      // damaged image must be refused while the user can still pick another generation.
+      // Opt-in: catches a damaged image before a coordinator is started, at the cost of reading
+      // every image twice.
       const v = verifyImage(file);
       if (!v.ok) {
         const msg = (v.error ?? "verification failed").replace(/^mana: /, "");

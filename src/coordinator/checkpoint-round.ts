@@ -7,9 +7,10 @@ import { randomBytes } from "node:crypto";
 import * as path from "node:path";
 import { MANA_VERSION } from "../config.js";
 import { errorMessage } from "../errors.js";
-import { createPartialDir, removeDirQuietly, writeRestartScript, type CommitResult } from "../store/generations.js";
+import * as fs from "node:fs";
+import { createPartialDir, genDirName, listGenerations, removeDirQuietly, writeRestartScript, type CommitResult } from "../store/generations.js";
 import { MANA_BIN } from "../paths.js";
-import { imageName, type Manifest, type ManifestProc } from "../store/manifest.js";
+import { imageName, MANIFEST_NAME, parseManifest, type Manifest, type ManifestProc } from "../store/manifest.js";
 import type { CheckpointReply, Progress, ProcInfo, Resumed, Suspended, Written } from "../rpc/types.js";
 import type { Logger } from "./log.js";
 
@@ -21,11 +22,13 @@ export interface RoundHost {
   readonly jobId: string;
   readonly command: string;
   readonly phaseTimeoutMs: number;
+  /** A full image every N generations per process, incremental ones in between (1 = always full). */
+  readonly fullEvery: number;
   setPhase(phase: RoundPhase | null): void;
   /** Returns the procIds that could not be sent to (their agent is gone). */
   sendSuspend(generation: number, attempt: string, procIds: number[]): number[];
   /** Returns the compress level used and the procIds that could not be sent to. */
-  sendWrite(generation: number, attempt: string, targets: { procId: number; path: string }[]): { compress: number; unreachable: number[] };
+  sendWrite(generation: number, attempt: string, targets: { procId: number; path: string; parent?: string }[]): { compress: number; unreachable: number[] };
   sendResume(generation: number, attempt: string, procIds: number[]): void;
   sendKill(procIds: number[]): void;
   /** Header facts of a written image (the coordinator reads it with the native reader). */
@@ -46,6 +49,10 @@ export interface ImageFacts {
   headerHash: string;
   rawBytes: number;
   storedBytes: number;
+  /** "" for a full image */
+  parent: string;
+  parentGeneration: number;
+  refBytes: number;
 }
 
 interface PhaseWait {
@@ -200,7 +207,8 @@ export class CheckpointRound {
       await testPause("suspended", h);
 
       this.setPhase("WRITING");
-      const targets = ids.map((procId) => ({ procId, path: path.join(this.partialDir, imageName(procId)) }));
+      this.planned = this.planParents();
+      const targets = ids.map((procId) => ({ procId, path: path.join(this.partialDir, imageName(procId)), parent: this.planned.get(procId)?.rel ?? "" }));
       const written = this.waitFor("WRITING", "write its image", ids);
       const sent = h.sendWrite(gen, this.attempt, targets);
       this.unreachable(sent.unreachable, "write its image");
@@ -273,6 +281,36 @@ export class CheckpointRound {
     this.fail(`${this.host.describeProc(first)}${more} cannot be asked to ${what}: its agent is gone`);
   }
 
+  /** Parent image and resulting chain depth per process, for incremental images. */
+  private planned = new Map<number, { rel: string; depth: number }>();
+
+  /**
+   * The previous committed generation's image of each process becomes its parent unless the
+   * chain would reach fullEvery images. Read from disk (its manifest), so it also holds after a
+   * coordinator restart. A parent that turns out unusable only makes libmana write a full image.
+   */
+  private planParents(): Map<number, { rel: string; depth: number }> {
+    const plan = new Map<number, { rel: string; depth: number }>();
+    const fullEvery = this.host.fullEvery;
+    if (fullEvery <= 1) return plan;
+    const prev = listGenerations(this.host.ckptDir).filter((g) => g < this.generation).pop();
+    if (prev === undefined) return plan;
+    const mfile = path.join(this.host.ckptDir, genDirName(prev), MANIFEST_NAME);
+    let m: Manifest;
+    try {
+      m = parseManifest(fs.readFileSync(mfile, "utf8"), mfile);
+    } catch {
+      return plan; // a damaged previous generation: full images
+    }
+    for (const mp of m.procs) {
+      const depth = (mp.chainDepth ?? 0) + 1;
+      if (depth >= fullEvery || !this.procIds.includes(mp.procId)) continue;
+      // relative to the image's own dir: a sibling of the final gen dir, like the partial dir
+      plan.set(mp.procId, { rel: path.join("..", genDirName(prev), mp.image), depth });
+    }
+    return plan;
+  }
+
   private buildManifest(compress: number): Manifest {
     const h = this.host;
     const procs: ManifestProc[] = this.procs.map((p) => {
@@ -291,6 +329,10 @@ export class CheckpointRound {
         rawBytes: d.rawBytes,
         storedBytes: w?.storedBytes ?? d.storedBytes,
         command: p.command,
+        // libmana falls back to a full image when the parent cannot be used: trust the header
+        parentGeneration: d.parent ? d.parentGeneration : null,
+        chainDepth: d.parent ? (this.planned.get(p.procId)?.depth ?? 1) : 0,
+        refBytes: d.refBytes,
       };
     });
     const now = Date.now();

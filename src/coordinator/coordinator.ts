@@ -29,6 +29,8 @@ export interface CoordinatorOptions {
   phaseTimeoutMs: number;
   /** zstd level for agents that did not ask for one. */
   compress: number;
+  /** A full image every N generations (default $MANA_FULL_EVERY, else 8; 1 = never incremental). */
+  fullEvery?: number;
   host: string;
   port: number;
   log: Logger;
@@ -67,6 +69,7 @@ const AGENT_QUEUE_LIMIT = 10_000;
 export class Coordinator implements RoundHost {
   readonly ckptDir: string;
   readonly phaseTimeoutMs: number;
+  readonly fullEvery: number;
   readonly log: Logger;
   jobId = "";
   command = "";
@@ -96,6 +99,7 @@ export class Coordinator implements RoundHost {
     this.opts = opts;
     this.ckptDir = opts.ckptDir;
     this.phaseTimeoutMs = opts.phaseTimeoutMs;
+    this.fullEvery = opts.fullEvery ?? fullEveryFromEnv();
     this.log = opts.log;
     this.intervalSecs = opts.intervalSecs;
     const gens = listGenerations(this.ckptDir);
@@ -412,7 +416,7 @@ export class Coordinator implements RoundHost {
     return this.unreachable(procIds, groups);
   }
 
-  sendWrite(generation: number, attempt: string, targets: { procId: number; path: string }[]): { compress: number; unreachable: number[] } {
+  sendWrite(generation: number, attempt: string, targets: { procId: number; path: string; parent?: string }[]): { compress: number; unreachable: number[] } {
     const byId = new Map(targets.map((t) => [t.procId, t]));
     let level = this.opts.compress;
     const ids0 = targets.map((t) => t.procId);
@@ -420,7 +424,7 @@ export class Coordinator implements RoundHost {
     for (const [conn, ids] of groups) {
       const compress = conn.compress >= 0 ? conn.compress : this.opts.compress;
       level = compress;
-      this.send(conn, { write: { generation, compress, attempt, targets: ids.map((id) => byId.get(id) as { procId: number; path: string }) } });
+      this.send(conn, { write: { generation, compress, attempt, targets: ids.map((id) => byId.get(id) as { procId: number; path: string; parent?: string }) } });
     }
     return { compress: level, unreachable: this.unreachable(ids0, groups) };
   }
@@ -431,7 +435,7 @@ export class Coordinator implements RoundHost {
 
   inspectImage(file: string): ImageFacts {
     const d = readImage(file);
-    return { fileSize: d.fileSize, headerHash: d.headerHash, rawBytes: d.rawBytes, storedBytes: d.storedBytes };
+    return { fileSize: d.fileSize, headerHash: d.headerHash, rawBytes: d.rawBytes, storedBytes: d.storedBytes, parent: d.parent, parentGeneration: d.parentGeneration, refBytes: d.refBytes };
   }
 
   commit(partialDir: string, manifest: Manifest): Promise<CommitResult> {
@@ -592,4 +596,13 @@ function newJobId(): string {
 
 function describeShort(p: ProcInfo): string {
   return `process ${p.procId} (pid ${p.pid} on ${p.host})`;
+}
+
+/** Default chain bound: MANA_FULL_EVERY (a positive integer), else a full image every 8 generations. */
+export function fullEveryFromEnv(): number {
+  const v = process.env.MANA_FULL_EVERY;
+  if (v === undefined || v === "") return 8;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`MANA_FULL_EVERY=${v} is not a positive integer`);
+  return n;
 }

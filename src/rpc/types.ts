@@ -73,7 +73,7 @@ export interface AgentEventBody {
 export interface Registered { jobId: string; ckptDir: string }
 export interface ProcIdsAllocated { requestId: number; procIds: number[] }
 export interface Suspend { generation: number; procIds: number[]; attempt: string }
-export interface WriteTarget { procId: number; path: string }
+export interface WriteTarget { procId: number; path: string; parent?: string }
 export interface Write { generation: number; compress: number; targets: WriteTarget[]; attempt: string }
 export interface Resume { generation: number; procIds: number[]; attempt: string }
 export interface KillProcs { procIds: number[]; signal: string }

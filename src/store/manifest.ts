@@ -10,6 +10,16 @@ export interface ManifestProc {
   rawBytes: number;
   storedBytes: number;
   command: string;
+  /**
+   * Incremental image: the generation whose image of this process it references (its path is
+   * in the image header). Retention must keep every generation a kept image refers to,
+   * transitively (docs/decisions.md). null or absent: a full image.
+   */
+  parentGeneration?: number | null;
+  /** 0 for a full image, else 1 + the parent's chainDepth */
+  chainDepth?: number;
+  /** memory bytes held as references to the parent */
+  refBytes?: number;
 }
 
 export interface Manifest {
