@@ -92,9 +92,9 @@ async function bcheckpoint(c: Coordinator): Promise<{ r: Ckpt; wall: number }> {
   return { r: JSON.parse(d.stdout) as Ckpt, wall };
 }
 
-async function holdMemory(c: Coordinator, dir: string, mib: number, kind: string, compress: boolean): Promise<Proc> {
+async function holdMemory(c: Coordinator, dir: string, mib: number, kind: string, compress: boolean, threads = 1): Promise<Proc> {
   const p = manaProc(['launch', '--join', '--coord-port', String(c.port), '--ckptdir', c.ckptdir,
-    compress ? '--compress' : '--no-compress', '--', testBin('fillmem'), String(mib), kind, '3600'], { cwd: dir });
+    compress ? '--compress' : '--no-compress', '--', testBin('fillmem'), String(mib), kind, '3600', String(threads)], { cwd: dir });
   await waitFor('fillmem ready', () => (p.stdout.includes('ready') ? true : undefined), 300_000);
   return p;
 }
@@ -116,8 +116,8 @@ interface Row {
 const rows: Row[] = [];
 const gbs = (x: number): string => `${(x / 1e9).toFixed(2)} GB/s`;
 
-async function b3(mib: number, compress: boolean, kind: string): Promise<void> {
-  const dir = join(root, `b3-${mib}-${compress ? 'zstd' : 'raw'}-${kind}`);
+async function b3(mib: number, compress: boolean, kind: string, threads = 1): Promise<void> {
+  const dir = join(root, `b3-${mib}-${compress ? 'zstd' : 'raw'}-${kind}-${threads}t`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const c = await new Coordinator(join(dir, 'ckpt')).start();
@@ -126,7 +126,7 @@ async function b3(mib: number, compress: boolean, kind: string): Promise<void> {
   const random = randomSource(mib);
   let stored = 0;
   try {
-    let app = await holdMemory(c, dir, mib, kind, compress);
+    let app = await holdMemory(c, dir, mib, kind, compress, threads);
     for (let i = 0; i < reps; i++) {
       const ddFile = join(dir, 'dd.tmp');
       const baseRand = ddWrite(ddFile, mib, random);
@@ -170,7 +170,7 @@ async function b3(mib: number, compress: boolean, kind: string): Promise<void> {
     await c.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  const mode = compress ? 'zstd' : 'raw';
+  const mode = (compress ? 'zstd' : 'raw') + (threads > 1 ? `, ${threads} threads` : '');
   rows.push({ id: 'B3', what: `write ${mib} MiB ${kind} ${mode} (image ${(stored / 2 ** 20).toFixed(0)} MiB)`,
     value: gbs(median(writeTp)), baseline: `dd zeros ${gbs(median(ddW))}`, ratio: median(writeRatios).toFixed(2), bar: '≥ 0.8' });
   rows.push({ id: 'B3', what: `write ${mib} MiB ${kind} ${mode}, like-for-like`,
@@ -251,6 +251,8 @@ async function main(): Promise<void> {
     await b3(mib, true, 'random');
     await b3(mib, true, 'field');
   }
+  // issue 3: a 4-thread process holding the largest size, each thread owning a part
+  if (want('B3') && sizes.length) await b3(Math.max(...sizes), false, 'random', 4);
   const head = ['id', 'what', 'value (median)', 'baseline (median)', 'ratio (median)', 'bar'];
   console.log(`\n| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`);
   for (const r of rows) console.log(`| ${r.id} | ${r.what} | ${r.value} | ${r.baseline} | ${r.ratio} | ${r.bar} |`);

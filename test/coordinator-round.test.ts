@@ -18,6 +18,7 @@ interface Sent {
 class FakeHost implements RoundHost {
   readonly jobId = "job-test";
   readonly command = "prog";
+  readonly fullEvery = 1; // full images only: these tests are about the round, not the chains
   readonly sent: Sent = { suspend: [], write: [], resume: [] };
   readonly lines: string[] = [];
   phase: RoundPhase | null = null;
@@ -50,7 +51,7 @@ class FakeHost implements RoundHost {
   }
   inspectImage(file: string): ImageFacts {
     const size = statSync(file).size;
-    return { fileSize: size, headerHash: "h", rawBytes: size, storedBytes: size };
+    return { fileSize: size, headerHash: "h", rawBytes: size, storedBytes: size, parent: "", parentGeneration: 0, refBytes: 0 };
   }
   async commit(partialDir: string, manifest: Manifest): Promise<CommitResult> {
     await sleep(this.commitDelayMs);

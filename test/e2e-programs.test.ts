@@ -8,7 +8,7 @@ import { spawnSync, type SpawnOptions } from 'node:child_process';
 import {
   Coordinator, ensureBuilt, manaProc, removeDir, repo, runNative, sleep, tempDir, testBin, waitFor,
 } from './lib/harness.js';
-import { cyclesOf, latestGeneration, waitNewProc } from './lib/scenario.js';
+import { cycleProgram, latestGeneration, waitNewProc } from './lib/scenario.js';
 
 ensureBuilt();
 
@@ -26,6 +26,8 @@ interface Case {
 const cases: Case[] = [
   { name: 'pthreads: barrier, mutex/condvar, TLS, detached, blocked read, threads born after restart',
     argv: (out) => [testBin('threads'), out, '500', '4'], opts: openStdin },
+  { name: 'alternate signal stacks of two threads (SA_ONSTACK handlers keep running on them)',
+    argv: (out) => [testBin('altstack'), out, '200', '20'] },
   { name: 'OpenMP parallel loop with its thread pool alive', argv: (out) => [testBin('omp_loop'), out, '400', '4'] },
   { name: 'CPython: pure-Python loop with a threading.Thread', argv: (out) => [python, join(repo, 'test', 'programs', 'pyloop.py'), out, '400'] },
 ];
@@ -43,7 +45,7 @@ for (const k of cases) {
     const c = await new Coordinator(join(dir, 'ckpt')).start();
     t.teardown(() => c.stop());
     const out = join(dir, 'mana.out');
-    const r = await cyclesOf(c, dir, 3, k.argv(out), k.opts ?? {});
+    const r = await cycleProgram(c, dir, k.argv(out), { cycles: 3, spawn: k.opts ?? {} });
     t.same(r.generations, [1, 2, 3], 'three generations');
     t.equal(r.finalCode, ref.code, 'exit status equals the uninterrupted run');
     t.ok(readFileSync(out).equals(readFileSync(refOut)), 'output is byte-identical');

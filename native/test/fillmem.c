@@ -1,6 +1,10 @@
 /* fillmem — a process that holds SIZE_MiB of memory for the image benchmarks (B3, B4).
  *
- *   fillmem SIZE_MIB random|field [SECONDS]
+ *   fillmem SIZE_MIB random|field [SECONDS] [THREADS]
+ *
+ * With THREADS > 1 the memory is split into THREADS parts, each allocated and filled by its own
+ * thread (so it lives in that thread's malloc arena), and the threads stay alive and idle: the
+ * "4-thread process holding 4 GiB" of issue 3's benchmarks.
  *
  * "random" fills the memory with incompressible bytes (the worst case for zstd); "field" with a
  * smooth float64 field like a simulation's state (what compression is for). It prints "ready"
@@ -10,6 +14,7 @@
  * incremental images).
  */
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,23 +42,25 @@ static void change_5_percent(uint64_t *m, size_t n, uint64_t *s) {
   }
 }
 
-int main(int argc, char **argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: fillmem SIZE_MIB random|field [SECONDS]\n");
-    return 2;
-  }
-  size_t bytes = (size_t)atol(argv[1]) << 20;
-  int field = strcmp(argv[2], "field") == 0;
-  long seconds = argc > 3 ? atol(argv[3]) : 600;
-  uint64_t *m = malloc(bytes);
+struct part {
+  size_t bytes;
+  int field;
+  uint64_t seed;
+  uint64_t *m;
+};
+
+static pthread_barrier_t filled;
+
+static uint64_t *fill(struct part *p) {
+  uint64_t *m = malloc(p->bytes);
   if (!m) {
     perror("malloc");
-    return 1;
+    exit(1);
   }
-  size_t n = bytes / 8;
-  uint64_t s = 88172645463325252ULL;
+  size_t n = p->bytes / 8;
+  uint64_t s = p->seed;
   for (size_t i = 0; i < n; i++) {
-    if (field) {
+    if (p->field) {
       double v = sin((double)i * 1e-4) * 300.0 + 273.15;
       memcpy(&m[i], &v, 8);
     } else {
@@ -63,6 +70,39 @@ int main(int argc, char **argv) {
       m[i] = s;
     }
   }
+  p->seed = s;
+  return m;
+}
+
+static void *holder(void *arg) {
+  struct part *p = arg;
+  p->m = fill(p);
+  pthread_barrier_wait(&filled);
+  for (;;) pause(); /* idle, holding its part, until the process ends */
+  return NULL;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: fillmem SIZE_MIB random|field [SECONDS] [THREADS]\n");
+    return 2;
+  }
+  size_t bytes = (size_t)atol(argv[1]) << 20;
+  int field = strcmp(argv[2], "field") == 0;
+  long seconds = argc > 3 ? atol(argv[3]) : 600;
+  int threads = argc > 4 ? atoi(argv[4]) : 1;
+  if (threads < 1 || threads > 64) return 2;
+  struct part parts[64];
+  pthread_barrier_init(&filled, NULL, (unsigned)threads);
+  for (int k = 0; k < threads; k++)
+    parts[k] = (struct part){bytes / (size_t)threads, field, 88172645463325252ULL + (uint64_t)k * 7919, NULL};
+  pthread_t tid;
+  for (int k = 1; k < threads; k++)
+    if (pthread_create(&tid, NULL, holder, &parts[k]) != 0) return 1;
+  uint64_t *m = fill(&parts[0]);
+  pthread_barrier_wait(&filled);
+  size_t n = parts[0].bytes / 8;
+  uint64_t s = parts[0].seed;
   signal(SIGUSR1, on_usr1);
   printf("ready\n");
   fflush(stdout);

@@ -60,47 +60,9 @@ export async function checkpointKillRestart(
   programArgs: string[] = [],
 ): Promise<CycleResult> {
   const out = join(workdir, 'mana.out');
-  const r = await cyclesOf(c, workdir, cycles,
-    [testBin('memloop'), out, String(STEPS), String(SLEEP_MS), ...programArgs], opts);
+  const r = await cycleProgram(c, workdir,
+    [testBin('memloop'), out, String(STEPS), String(SLEEP_MS), ...programArgs], { cycles, spawn: opts });
   return { ...r, out: readFileSync(out) };
-}
-
-/**
- * The same cycles for any command line; the caller reads the program's output file. `stdin`
- * 'pipe' gives every run a stdin that stays open and silent (a thread may block reading it).
- */
-export async function cyclesOf(
-  c: Coordinator,
-  workdir: string,
-  cycles: number,
-  argv: string[],
-  opts: SpawnOptions = {},
-  delayMs: [number, number] = [100, 500],
-): Promise<Omit<CycleResult, 'out'>> {
-  let cur: Proc = manaProc(
-    ['launch', '--join', '--coord-port', String(c.port), '--ckptdir', c.ckptdir, '--', ...argv],
-    { cwd: workdir, ...opts },
-  );
-  const gone: number[] = [];
-  const generations: number[] = [];
-  let stderr = '';
-  for (let i = 0; i < cycles; i++) {
-    const p = await waitNewProc(c, gone);
-    await sleep(randomMs(delayMs[0], delayMs[1]));
-    const r = await c.bcheckpoint();
-    generations.push(r.generation);
-    process.kill(p.pid, 'SIGKILL');
-    gone.push(p.pid);
-    const d = await cur.done;
-    stderr += d.stderr;
-    if (d.code !== 137 && d.signal !== 'SIGKILL') {
-      throw new Error(`killed run ended with ${d.code}/${d.signal}, not SIGKILL: ${d.stderr}`);
-    }
-    cur = manaProc(['restart', c.ckptdir, '--join', '--coord-port', String(c.port)], { cwd: workdir, ...opts });
-  }
-  const d = await cur.done;
-  stderr += d.stderr;
-  return { finalCode: d.code, generations, stderr };
 }
 
 export interface ProgramCycleOptions {
