@@ -141,7 +141,7 @@ function formatImage(r: ImageReport): string {
   }
   if (r.verify) {
     const via = r.chain.length ? `, through ${r.chain.length} parent image(s)` : "";
-    lines.push("", r.verify.ok ? `verify: ok (${r.verify.chunks} chunks, ${formatBytes(r.verify.rawBytes)}${via})` : `verify: FAILED: ${r.verify.error ?? "?"}`);
+    lines.push("", r.verify.ok ? `verify: ok (${r.verify.chunks} chunks, ${formatBytes(r.verify.rawBytes)}${via})` : `verify: FAILED: ${(r.verify.error ?? "?").replace(/^mana: /, "")}`);
   }
   for (const pr of r.problems) if (!pr.startsWith("verification failed")) lines.push(`problem: ${pr}`);
   return lines.join("\n");

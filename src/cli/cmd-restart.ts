@@ -33,7 +33,7 @@ options:
   --token-file F         per-job token file (default: the one the local coordinator wrote for you)
   -i, --interval SECS    checkpoint every SECS seconds (default $MANA_CHECKPOINT_INTERVAL, else off)
   --ckptdir D            checkpoint directory for new generations (and where DIR defaults from)
-  --allow-missing-files  continue when files open at checkpoint time are gone (they stay closed)
+  --allow-missing-files  continue when files open at checkpoint time are gone (/dev/null instead)
   --drop-unrestorable-fds  from now on, checkpoint even with pipes/sockets/devices open (they are
                          left closed at the next restart); a job launched with it keeps it
   --verify               read every image (and its parents) once more and check every chunk
