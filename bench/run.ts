@@ -77,6 +77,11 @@ function ddRead(file: string): number {
   return statSync(file).size / (now() - t0);
 }
 
+// B3 and B4 measure full images: with incremental ones (the default) an idle process's second
+// image would be nearly all references to the first, and the cleanup between repetitions would
+// delete the parents a restart needs.
+const FULL_IMAGES = ['--full-every', '1'];
+
 interface Ckpt {
   generation: number;
   dir: string;
@@ -120,7 +125,7 @@ async function b3(mib: number, compress: boolean, kind: string, threads = 1): Pr
   const dir = join(root, `b3-${mib}-${compress ? 'zstd' : 'raw'}-${kind}-${threads}t`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const c = await new Coordinator(join(dir, 'ckpt')).start();
+  const c = await new Coordinator(join(dir, 'ckpt'), FULL_IMAGES).start();
   const writeRatios: number[] = [], readRatios: number[] = [], writeTp: number[] = [], readTp: number[] = [];
   const ddW: number[] = [], ddR: number[] = [], ddRand: number[] = [], randRatios: number[] = [];
   const random = randomSource(mib);
@@ -182,7 +187,7 @@ async function b3(mib: number, compress: boolean, kind: string, threads = 1): Pr
 async function b4(): Promise<void> {
   const dir = join(root, 'b4');
   mkdirSync(dir, { recursive: true });
-  const c = await new Coordinator(join(dir, 'ckpt')).start();
+  const c = await new Coordinator(join(dir, 'ckpt'), FULL_IMAGES).start();
   const inner: number[] = [], wall: number[] = [];
   try {
     const app = await holdMemory(c, dir, 64, 'random', false);
