@@ -244,6 +244,12 @@ async function b6(mib: number): Promise<void> {
   rows.push({ id: 'B6', what: `2nd checkpoint after 5 % of ${mib} MiB changed: time`, value: `${(median(times) * 100).toFixed(1)} %`, baseline: 'full checkpoint', ratio: median(times).toFixed(3), bar: '—' });
 }
 
+function printTable(): void {
+  const head = ['id', 'what', 'value (median)', 'baseline (median)', 'ratio (median)', 'bar'];
+  console.log(`\n| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`);
+  for (const r of rows) console.log(`| ${r.id} | ${r.what} | ${r.value} | ${r.baseline} | ${r.ratio} | ${r.bar} |`);
+}
+
 async function main(): Promise<void> {
   console.log(`mana bench: sizes ${sizes.join(', ')} MiB, ${reps} repetitions, in ${root}; reads ${isRoot ? 'cold (caches dropped)' : 'warm'}`);
   const only = process.env.MANA_BENCH_ONLY; // e.g. "B6" or "B3,B6"
@@ -258,14 +264,13 @@ async function main(): Promise<void> {
   }
   // issue 3: a 4-thread process holding the largest size, each thread owning a part
   if (want('B3') && sizes.length) await b3(Math.max(...sizes), false, 'random', 4);
-  const head = ['id', 'what', 'value (median)', 'baseline (median)', 'ratio (median)', 'bar'];
-  console.log(`\n| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`);
-  for (const r of rows) console.log(`| ${r.id} | ${r.what} | ${r.value} | ${r.baseline} | ${r.ratio} | ${r.bar} |`);
+  printTable();
   rmSync(root, { recursive: true, force: true });
   rmSync(`/dev/shm/mana-bench-random-${process.pid}`, { force: true });
 }
 
 main().catch((e: unknown) => {
+  if (rows.length) printTable(); // what was measured before the failure
   console.error(`mana bench: ${e instanceof Error ? e.message : String(e)}`);
   process.exit(1);
 });
