@@ -19,6 +19,23 @@
 static char dents[16384];
 static char linkbuf[4096];
 
+/* linkbuf := the target of /proc/self/fd/FD ("" if unreadable); no malloc, threads may be parked */
+static void read_fd_link(int fd) {
+  char name[32];
+  struct mana_fmt f;
+  mana_fmt_init(&f, name, sizeof name);
+  mana_fmt_str(&f, "/proc/self/fd/");
+  mana_fmt_u64(&f, (uint64_t)fd);
+  ssize_t ln = readlink(name, linkbuf, sizeof linkbuf - 1);
+  linkbuf[ln > 0 ? ln : 0] = 0;
+}
+
+/* the kernel marks the link of an unlinked file with this suffix */
+static int link_is_deleted(void) {
+  size_t l = mana_strlen(linkbuf);
+  return l > 10 && mana_streq(linkbuf + l - 10, " (deleted)");
+}
+
 /* Character devices whose path is the same on every Linux node and whose state is nothing
  * but the open flags: reopening them by path restores them exactly. */
 static int stable_device(const char *path) {
@@ -139,15 +156,8 @@ void mana_copy_deleted_fds(void) {
       struct stat st;
       if (fd <= 2 || fd == dfd || fd == mana_sock_fd || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
         continue;
-      char name[32];
-      struct mana_fmt f;
-      mana_fmt_init(&f, name, sizeof name);
-      mana_fmt_str(&f, "/proc/self/fd/");
-      mana_fmt_u64(&f, (uint64_t)fd);
-      ssize_t ln = readlink(name, linkbuf, sizeof linkbuf - 1);
-      linkbuf[ln > 0 ? ln : 0] = 0;
-      size_t l = mana_strlen(linkbuf);
-      if (l > 10 && mana_streq(linkbuf + l - 10, " (deleted)"))
+      read_fd_link(fd);
+      if (link_is_deleted())
         save_deleted(fd, &st, linkbuf, (uint32_t)fcntl(fd, F_GETFL), (uint32_t)fcntl(fd, F_GETFD));
     }
   }
@@ -277,13 +287,7 @@ int mana_add_fds(void *wp, const char *image_path, char *err) {
       struct stat st;
       if (fstat(fd, &st) != 0) continue;
       if (have_img && st.st_dev == img.st_dev && st.st_ino == img.st_ino) continue;
-      char name[32];
-      struct mana_fmt f;
-      mana_fmt_init(&f, name, sizeof name);
-      mana_fmt_str(&f, "/proc/self/fd/");
-      mana_fmt_u64(&f, (uint64_t)fd);
-      ssize_t ln = readlink(name, linkbuf, sizeof linkbuf - 1);
-      linkbuf[ln > 0 ? ln : 0] = 0;
+      read_fd_link(fd);
       struct mana_img_fd r;
       memset(&r, 0, sizeof r);
       r.fd = fd;
@@ -293,8 +297,7 @@ int mana_add_fds(void *wp, const char *image_path, char *err) {
       r.size = (uint64_t)st.st_size;
       int deleted = 0;
       if (S_ISREG(st.st_mode)) {
-        size_t l = mana_strlen(linkbuf);
-        deleted = l > 10 && mana_streq(linkbuf + l - 10, " (deleted)");
+        deleted = link_is_deleted();
       }
       if (fd <= 2) {
         r.kind = MANA_FD_STD;

@@ -26,25 +26,27 @@ char image_path[4096];
 /* the restorer runs on this stack so that it can unmap the kernel-provided [stack] */
 static char stack[1 << 20] __attribute__((aligned(64)));
 
-void die(const char *fmt, ...) {
+/* One line "mana restart: PREFIX..." on stderr (before the point of no return only: stdio). */
+static void say(const char *prefix, const char *fmt, va_list ap) {
   char buf[1024];
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  fprintf(stderr, "mana restart: %s%s\n", prefix, buf);
+  fflush(stderr);
+}
+
+void die(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
+  say("", fmt, ap);
   va_end(ap);
-  fprintf(stderr, "mana restart: %s\n", buf);
-  fflush(stderr);
   _exit(EXIT_RESTART_FAILED);
 }
 
 void warnx1(const char *fmt, ...) {
-  char buf[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
+  say("warning: ", fmt, ap);
   va_end(ap);
-  fprintf(stderr, "mana restart: warning: %s\n", buf);
-  fflush(stderr);
 }
 
 /* After the point of no return stdio's buffers may be gone, the vdso moved and FS (with errno)
