@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the build and the tests use. MPI and sshd join this list with the issues
-# that need them.
-pkgs=(build-essential pkg-config python3 python3-numpy libzstd-dev libxxhash-dev zstd util-linux bsdutils procps)
+# Debian packages the build and the tests use: both MPI implementations (the lower halves are
+# built against each), gfortran for the Fortran bindings, mimalloc for the lower half's heap.
+pkgs=(build-essential pkg-config python3 python3-numpy libzstd-dev libxxhash-dev zstd util-linux bsdutils procps
+      mpich libmpich-dev openmpi-bin libopenmpi-dev gfortran libmimalloc2.0 strace)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
