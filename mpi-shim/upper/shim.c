@@ -1,0 +1,398 @@
+/* The upper half's MPI runtime: choosing and starting the lower half, the wait loop every
+ * blocking call goes through, status and error conversion, and the MPI functions that are
+ * more than a translation (initialization, the Wait family, Sendrecv, Probe, user ops). */
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+#define HIDDEN __attribute__((visibility("hidden")))
+HIDDEN const struct lh_api *shim_lh;
+HIDDEN uint64_t shim_lower_fs;
+HIDDEN uint64_t shim_upper_fs;
+HIDDEN int fs_fast;
+HIDDEN char shim_self_dir[PATH_MAX];
+
+static int state; /* 0 before MPI_Init, 1 initialized, 2 finalized */
+static int thread_level = MPI_THREAD_SINGLE;
+static char flavour[16];
+
+void fs_detect(void) { fs_fast = (getauxval(AT_HWCAP2) & 2) != 0; }
+
+_Noreturn void shim_die(const char *fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) n = 0;
+  if (n > (int)sizeof buf - 2) n = (int)sizeof buf - 2;
+  buf[n++] = '\n';
+  if (write(2, "mana: ", 6) < 0 || write(2, buf, (size_t)n) < 0) { /* nothing left to tell */ }
+  _exit(1);
+}
+
+void *shim_tmp(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p) shim_die("out of memory (%zu bytes) in an MPI call", n);
+  return p;
+}
+
+/* ------------------------------------------------------------------ choosing the lower half */
+
+static void find_self_dir(void) {
+  Dl_info info;
+  if (dladdr((void *)find_self_dir, &info) && info.dli_fname) {
+    const char *slash = strrchr(info.dli_fname, '/');
+    if (slash && (size_t)(slash - info.dli_fname) < sizeof shim_self_dir) {
+      if (!realpath(info.dli_fname, shim_self_dir)) {
+        memcpy(shim_self_dir, info.dli_fname, (size_t)(slash - info.dli_fname));
+        shim_self_dir[slash - info.dli_fname] = 0;
+      } else {
+        *strrchr(shim_self_dir, '/') = 0;
+      }
+    }
+  }
+}
+
+/* MANA_MPI names the lower half (mana launch sets it from the launcher, or --mpi); without it
+   the launcher's environment tells: Hydra passes PMI_*, Open MPI's mpirun OMPI_* and PMIX_*. */
+static const char *pick_flavour(void) {
+  const char *m = getenv("MANA_MPI");
+  if (m && *m) return m;
+  if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK")) return "openmpi";
+  return "mpich";
+}
+
+static const char *flavour_library(const char *f) {
+  if (!strcmp(f, "mpich")) return "libmpich.so.12";
+  if (!strcmp(f, "openmpi")) return "libmpi.so.40";
+  return NULL;
+}
+
+/* Whether the MPI library of a lower half can be found, so a missing MPI is one clear line
+   instead of the lower ld.so's own message and exit status 127. */
+static int library_present(const char *lib) {
+  static const char *dirs[] = {"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64",
+                               "/usr/lib", "/usr/local/lib"};
+  char p[PATH_MAX];
+  const char *lp = getenv("LD_LIBRARY_PATH");
+  if (lp) {
+    char *dup = strdup(lp), *save = NULL;
+    for (char *d = dup ? strtok_r(dup, ":", &save) : NULL; d; d = strtok_r(NULL, ":", &save)) {
+      snprintf(p, sizeof p, "%s/%s", d, lib);
+      if (strcmp(d, shim_self_dir) && access(p, R_OK) == 0) { free(dup); return 1; }
+    }
+    free(dup);
+  }
+  for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+    snprintf(p, sizeof p, "%s/%s", dirs[i], lib);
+    if (access(p, R_OK) == 0) return 1;
+  }
+  return 0;
+}
+
+static void op_upcall(int slot, void *in, void *inout, int *len, uint64_t dt);
+static const struct lh_upcalls upcalls = {.op = op_upcall};
+
+int shim_ensure_lower(void) {
+  if (shim_lh) return 0;
+  fs_detect();
+  find_self_dir();
+  const char *f = pick_flavour();
+  snprintf(flavour, sizeof flavour, "%s", f);
+  char proxy[PATH_MAX + 32], preload[3 * PATH_MAX];
+  const char *given = getenv("MANA_LH_PROXY");
+  if (given && *given) {
+    snprintf(proxy, sizeof proxy, "%s", given);
+  } else {
+    const char *lib = flavour_library(f);
+    if (!lib) shim_die("MANA_MPI=%s is not an MPI mana knows; use mpich or openmpi", f);
+    if (!library_present(lib))
+      shim_die("the %s lower half needs %s, which is not installed here; install %s or choose the other MPI (mana launch --mpi)",
+               f, lib, !strcmp(f, "mpich") ? "Debian's libmpich12 (mpich)" : "Debian's libopenmpi3 (openmpi-bin)");
+    snprintf(proxy, sizeof proxy, "%s/lh_proxy-%s", shim_self_dir, f);
+  }
+  /* The tracker (lower-half memory for the checkpointer) and mimalloc (so the lower libc never
+     moves brk, which belongs to the upper half) go first in the lower world. */
+  const char *mim = "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2";
+  char track[PATH_MAX + 32];
+  snprintf(track, sizeof track, "%s/lh_track.so", shim_self_dir);
+  snprintf(preload, sizeof preload, "%s%s%s", access(track, R_OK) == 0 ? track : "",
+           access(track, R_OK) == 0 && access(mim, R_OK) == 0 ? ":" : "", access(mim, R_OK) == 0 ? mim : "");
+  if (!getenv("MANA_LH_PRELOAD")) setenv("MANA_LH_PRELOAD", preload, 1);
+  const char *why = NULL;
+  const struct lh_api *api = lh_load(proxy, &why);
+  if (!api) shim_die("cannot start the %s lower half: %s", f, why);
+  shim_lh = api;
+  int rc = LH_CALL(lh_init, &upcalls);
+  if (rc != 0) shim_die("the %s lower half failed to initialize (%d)", f, rc);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ status, errors, waiting */
+
+void shim_status_out(const struct lh_status *in, MPI_Status *out) {
+  out->count_lo = (int)(uint32_t)(uint64_t)in->count;
+  out->count_hi_and_cancelled = (int)((uint64_t)in->count >> 32 << 1) | (in->cancelled ? 1 : 0);
+  out->MPI_SOURCE = in->source;
+  out->MPI_TAG = in->tag;
+  if (in->error != LH_UNTOUCHED) out->MPI_ERROR = in->error;
+}
+
+void shim_status_in(const MPI_Status *in, struct lh_status *out) {
+  out->count = (int64_t)((uint64_t)(uint32_t)in->count_lo | ((uint64_t)(uint32_t)in->count_hi_and_cancelled >> 1 << 32));
+  out->cancelled = in->count_hi_and_cancelled & 1;
+  out->source = in->MPI_SOURCE;
+  out->tag = in->MPI_TAG;
+  out->error = in->MPI_ERROR;
+}
+
+int shim_ret(int rc, const char *fn) {
+  (void)fn;
+  return rc;
+}
+
+/* Blocking calls wait here, in the upper half, testing the request in short bursts inside the
+   lower half: a checkpoint can always find this thread outside MPI. */
+#define SPINS 64
+int shim_wait(uint64_t *req, struct lh_status *st) {
+  for (;;) {
+    int flag = 0;
+    int rc = LH_CALL(lh_test_spin, req, &flag, st, SPINS);
+    if (rc != MPI_SUCCESS || flag) return rc;
+  }
+}
+
+/* ------------------------------------------------------------------ environment */
+
+int MPI_Init_thread(int *argc, char ***argv, int required, int *provided) {
+  if (state != 0) return MPI_ERR_OTHER;
+  shim_ensure_lower();
+  /* Every upper thread shares the lower half's one thread pointer, so calls must not overlap:
+     MPI_THREAD_MULTIPLE is answered with MPI_THREAD_SERIALIZED (docs/mpi.md). */
+  int want = required > MPI_THREAD_SERIALIZED ? MPI_THREAD_SERIALIZED : required;
+  int got = MPI_THREAD_SINGLE;
+  int rc = LH_CALL(MPI_Init_thread, argc, argv, want, &got);
+  if (rc != MPI_SUCCESS) return rc;
+  vh_init();
+  state = 1;
+  thread_level = got;
+  if (provided) *provided = got;
+  return MPI_SUCCESS;
+}
+SHIM_PMPI(MPI_Init_thread)
+
+int MPI_Init(int *argc, char ***argv) {
+  int provided;
+  return MPI_Init_thread(argc, argv, MPI_THREAD_SINGLE, &provided);
+}
+SHIM_PMPI(MPI_Init)
+
+int MPI_Initialized(int *flag) {
+  *flag = state != 0;
+  return MPI_SUCCESS;
+}
+SHIM_PMPI(MPI_Initialized)
+
+int MPI_Finalized(int *flag) {
+  *flag = state == 2;
+  return MPI_SUCCESS;
+}
+SHIM_PMPI(MPI_Finalized)
+
+int MPI_Finalize(void) {
+  if (state != 1) return MPI_ERR_OTHER;
+  int rc = LH_CALL(MPI_Finalize);
+  LH_CALL_VOID(lh_flush);
+  state = 2;
+  return rc;
+}
+SHIM_PMPI(MPI_Finalize)
+
+int MPI_Query_thread(int *provided) {
+  *provided = thread_level;
+  return MPI_SUCCESS;
+}
+SHIM_PMPI(MPI_Query_thread)
+
+int MPI_Get_version(int *version, int *subversion) {
+  /* what the shim implements, whatever the lower half is */
+  *version = 3;
+  *subversion = 1;
+  return MPI_SUCCESS;
+}
+SHIM_PMPI(MPI_Get_version)
+
+double MPI_Wtime(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+SHIM_PMPI(MPI_Wtime)
+
+double MPI_Wtick(void) {
+  struct timespec ts;
+  clock_getres(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+SHIM_PMPI(MPI_Wtick)
+
+int MPI_Get_processor_name(char *name, int *resultlen) {
+  /* Open MPI writes up to 256 bytes; the ABI promises the caller's buffer holds 128 */
+  char buf[1024];
+  int len = 0;
+  int rc = LH_CALL(MPI_Get_processor_name, buf, &len);
+  if (rc != MPI_SUCCESS) return rc;
+  if (len >= MPI_MAX_PROCESSOR_NAME) len = MPI_MAX_PROCESSOR_NAME - 1;
+  memcpy(name, buf, (size_t)len);
+  name[len] = 0;
+  *resultlen = len;
+  return MPI_SUCCESS;
+}
+SHIM_PMPI(MPI_Get_processor_name)
+
+int MPI_Test_cancelled(const MPI_Status *status, int *flag) {
+  *flag = status->count_hi_and_cancelled & 1;
+  return MPI_SUCCESS;
+}
+SHIM_PMPI(MPI_Test_cancelled)
+
+/* ------------------------------------------------------------------ waiting */
+
+int MPI_Wait(MPI_Request *request, MPI_Status *status) {
+  int64_t v = *request;
+  uint64_t r = vh_real(VK_REQUEST, v);
+  struct lh_status s;
+  int rc = shim_wait(&r, status == MPI_STATUS_IGNORE ? NULL : &s);
+  vh_update(VK_REQUEST, &v, r);
+  *request = (MPI_Request)v;
+  if (status != MPI_STATUS_IGNORE) shim_status_out(&s, status);
+  return rc;
+}
+SHIM_PMPI(MPI_Wait)
+
+int MPI_Waitall(int count, MPI_Request reqs[], MPI_Status statuses[]) {
+  for (;;) {
+    int flag = 0;
+    int rc = PMPI_Testall(count, reqs, &flag, statuses);
+    if (rc != MPI_SUCCESS || flag) return rc;
+  }
+}
+SHIM_PMPI(MPI_Waitall)
+
+int MPI_Waitany(int count, MPI_Request reqs[], int *indx, MPI_Status *status) {
+  for (;;) {
+    int flag = 0;
+    int rc = PMPI_Testany(count, reqs, indx, &flag, status);
+    if (rc != MPI_SUCCESS || flag) return rc;
+  }
+}
+SHIM_PMPI(MPI_Waitany)
+
+int MPI_Waitsome(int incount, MPI_Request reqs[], int *outcount, int indices[], MPI_Status statuses[]) {
+  for (;;) {
+    int rc = PMPI_Testsome(incount, reqs, outcount, indices, statuses);
+    if (rc != MPI_SUCCESS || *outcount != 0) return rc;
+  }
+}
+SHIM_PMPI(MPI_Waitsome)
+
+int MPI_Probe(int source, int tag, MPI_Comm comm, MPI_Status *status) {
+  for (;;) {
+    int flag = 0;
+    int rc = PMPI_Iprobe(source, tag, comm, &flag, status);
+    if (rc != MPI_SUCCESS || flag) return rc;
+  }
+}
+SHIM_PMPI(MPI_Probe)
+
+int MPI_Mprobe(int source, int tag, MPI_Comm comm, MPI_Message *message, MPI_Status *status) {
+  for (;;) {
+    int flag = 0;
+    int rc = PMPI_Improbe(source, tag, comm, &flag, message, status);
+    if (rc != MPI_SUCCESS || flag) return rc;
+  }
+}
+SHIM_PMPI(MPI_Mprobe)
+
+int MPI_Sendrecv(const void *sendbuf, int sendcount, MPI_Datatype sendtype, int dest, int sendtag,
+                 void *recvbuf, int recvcount, MPI_Datatype recvtype, int source, int recvtag,
+                 MPI_Comm comm, MPI_Status *status) {
+  MPI_Request r[2];
+  MPI_Status st[2];
+  int rc = PMPI_Irecv(recvbuf, recvcount, recvtype, source, recvtag, comm, &r[0]);
+  if (rc != MPI_SUCCESS) return rc;
+  rc = PMPI_Isend(sendbuf, sendcount, sendtype, dest, sendtag, comm, &r[1]);
+  if (rc != MPI_SUCCESS) return rc;
+  rc = PMPI_Waitall(2, r, st);
+  if (status != MPI_STATUS_IGNORE) *status = st[0];
+  if (rc == MPI_ERR_IN_STATUS) rc = st[0].MPI_ERROR != MPI_SUCCESS ? st[0].MPI_ERROR : st[1].MPI_ERROR;
+  return rc;
+}
+SHIM_PMPI(MPI_Sendrecv)
+
+int MPI_Sendrecv_replace(void *buf, int count, MPI_Datatype datatype, int dest, int sendtag, int source,
+                         int recvtag, MPI_Comm comm, MPI_Status *status) {
+  /* the outgoing data is packed aside first, so the receive may land in buf */
+  int size = 0, pos = 0;
+  int rc = PMPI_Pack_size(count, datatype, comm, &size);
+  if (rc != MPI_SUCCESS) return rc;
+  void *tmp = shim_tmp((size_t)size);
+  rc = PMPI_Pack(buf, count, datatype, tmp, size, &pos, comm);
+  if (rc == MPI_SUCCESS)
+    rc = MPI_Sendrecv(tmp, pos, MPI_PACKED, dest, sendtag, buf, count, datatype, source, recvtag, comm, status);
+  free(tmp);
+  return rc;
+}
+SHIM_PMPI(MPI_Sendrecv_replace)
+
+/* ------------------------------------------------------------------ user-defined reductions */
+
+#define OP_SLOTS 64
+static MPI_User_function *op_fns[OP_SLOTS];
+
+/* Called by the lower half, on this thread, with the lower half's thread pointer in FS. */
+__attribute__((no_stack_protector)) static void op_upcall(int slot, void *in, void *inout, int *len, uint64_t dt) {
+  uint64_t lower = fs_get();
+  fs_set(shim_upper_fs);
+  MPI_Datatype v = (MPI_Datatype)vh_from_real(VK_DATATYPE, dt);
+  if (slot >= 0 && slot < OP_SLOTS && op_fns[slot]) op_fns[slot](in, inout, len, &v);
+  fs_set(lower);
+}
+
+int MPI_Op_create(MPI_User_function *user_fn, int commute, MPI_Op *op) {
+  int slot = 0;
+  while (slot < OP_SLOTS && op_fns[slot]) slot++;
+  if (slot == OP_SLOTS) shim_die("more than %d user-defined MPI_Op at once are not supported", OP_SLOTS);
+  uint64_t real = 0;
+  int rc = LH_CALL(MPI_Op_create, (void *)(intptr_t)slot, commute, &real);
+  if (rc != MPI_SUCCESS) return rc;
+  op_fns[slot] = user_fn;
+  *op = (MPI_Op)vh_make(VK_OP, real);
+  return MPI_SUCCESS;
+}
+SHIM_PMPI(MPI_Op_create)
+
+/* ------------------------------------------------------------------ ABI data */
+
+int MPIR_Dup_fn(MPI_Comm comm, int keyval, void *extra, void *in, void *out, int *flag) {
+  (void)comm, (void)keyval, (void)extra;
+  *(void **)out = in;
+  *flag = 1;
+  return MPI_SUCCESS;
+}
+static int unweighted_mark, weights_empty_mark;
+int *const MPI_UNWEIGHTED = &unweighted_mark;
+int *const MPI_WEIGHTS_EMPTY = &weights_empty_mark;
+static MPI_Fint f_status_ignore[MPI_F_STATUS_SIZE], f_statuses_ignore[MPI_F_STATUS_SIZE];
+MPI_Fint *MPI_F_STATUS_IGNORE = f_status_ignore;
+MPI_Fint *MPI_F_STATUSES_IGNORE = f_statuses_ignore;
