@@ -8,111 +8,14 @@
 // Usage: node gen.mjs SHIM_DIR
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import * as path from "node:path";
+import { readAbi, readSpec, HANDLES, CLASS_KIND } from "./spec.mjs";
 
 const shim = path.resolve(process.argv[2] ?? path.join(path.dirname(new URL(import.meta.url).pathname), ".."));
 const outDir = path.join(shim, "out", "gen");
 mkdirSync(outDir, { recursive: true });
 
-// ---------------------------------------------------------------- the ABI constants
-const abi = [];
-for (const line of readFileSync(path.join(shim, "spec", "abi.txt"), "utf8").split("\n")) {
-  const t = line.trim();
-  if (!t || t.startsWith("#")) continue;
-  const [cls, name, value] = t.split(/\s+/);
-  abi.push({ cls, name, value: BigInt(value) });
-}
-
-/** Handle kinds: C type, the shim's kind enum, the constant class in abi.txt. */
-const HANDLES = {
-  MPI_Comm: "VK_COMM", MPI_Group: "VK_GROUP", MPI_Datatype: "VK_DATATYPE", MPI_Op: "VK_OP",
-  MPI_Errhandler: "VK_ERRHANDLER", MPI_Info: "VK_INFO", MPI_Request: "VK_REQUEST",
-  MPI_Message: "VK_MESSAGE", MPI_File: "VK_FILE", MPI_Win: "VK_WIN",
-};
-const CLASS_KIND = {
-  comm: "VK_COMM", group: "VK_GROUP", datatype: "VK_DATATYPE", op: "VK_OP", errhandler: "VK_ERRHANDLER",
-  info: "VK_INFO", request: "VK_REQUEST", message: "VK_MESSAGE", file: "VK_FILE", win: "VK_WIN", keyval: "VK_KEYVAL",
-};
-const INT64 = new Set(["MPI_Aint", "MPI_Count", "MPI_Offset"]);
-const RANK_NAMES = new Set(["dest", "source", "root"]);
-
-// ---------------------------------------------------------------- the function spec
-function parseParam(text) {
-  let t = text.trim();
-  let ann = "";
-  const colon = t.lastIndexOf(":");
-  if (colon > 0 && !t.slice(colon).includes(" ")) {
-    ann = t.slice(colon + 1);
-    t = t.slice(0, colon).trim();
-  }
-  const m = /^(.*?)([A-Za-z_][A-Za-z0-9_]*)\s*(\[([^\]]*)\])?$/.exec(t);
-  if (!m) throw new Error(`cannot parse parameter '${text}'`);
-  const typeText = m[1].trim();
-  const name = m[2];
-  const isArray = m[3] !== undefined;
-  const len = m[4] ?? "";
-  const isConst = /\bconst\b/.test(typeText);
-  const stars = (typeText.match(/\*/g) ?? []).length;
-  const base = typeText.replace(/\bconst\b/g, "").replace(/\*/g, "").trim();
-  const p = { text: `${typeText} ${name}${isArray ? "[]" : ""}`.replace(/\* /g, "*"), typeText, name, isArray, len, isConst, stars, base, ann, kind: "" };
-  p.kind = classify(p);
-  return p;
-}
-
-function classify(p) {
-  const enumM = /^enum\((\w+)\)$/.exec(p.ann);
-  if (HANDLES[p.base]) {
-    if (p.isArray) return p.ann === "inout" ? "h_arr_inout" : p.isConst ? "h_arr_in" : "h_arr_out";
-    if (p.stars === 0) return "h_in";
-    if (p.stars === 1) return p.ann === "inout" ? "h_inout" : "h_out";
-  }
-  if (p.base === "MPI_Status") {
-    if (p.isArray) return "st_arr";
-    return p.isConst ? "st_in" : "st_out";
-  }
-  if (p.base === "void" && p.stars === 1 && !p.isArray) return "buf";
-  if (/_function$|_fn$/.test(p.base)) return "fnptr";
-  if (enumM) return p.stars === 0 && !p.isArray ? "enum_in" : "enum_out";
-  if (p.base === "int" && p.stars === 0 && !p.isArray && (p.ann === "rank" || RANK_NAMES.has(p.name))) return "rank";
-  if (INT64.has(p.base)) return p.stars === 0 && !p.isArray ? "i64" : "i64p";
-  return "plain";
-}
-
-function parseSpec(text) {
-  const fns = [];
-  for (const raw of text.split("\n")) {
-    const line = raw.trim();
-    if (!line || line.startsWith("#")) continue;
-    const m = /^(\w+)\s+(MPI_\w+)\((.*)\)\s*(.*)$/.exec(line);
-    if (!m) throw new Error(`cannot parse spec line: ${line}`);
-    const [, ret, name, paramText, flagText] = m;
-    const params = paramText.trim() === "void" || paramText.trim() === "" ? [] : splitTop(paramText).map(parseParam);
-    const flags = {};
-    for (const f of flagText.split(/\s+/).filter(Boolean)) {
-      const [k, v] = f.split("=");
-      flags[k] = v ?? true;
-    }
-    fns.push({ ret, name, short: name.slice(4), params, flags });
-  }
-  return fns;
-}
-
-function splitTop(s) {
-  const out = [];
-  let depth = 0, cur = "";
-  for (const ch of s) {
-    if (ch === "(" || ch === "[") depth++;
-    if (ch === ")" || ch === "]") depth--;
-    if (ch === "," && depth === 0) { out.push(cur); cur = ""; } else cur += ch;
-  }
-  if (cur.trim()) out.push(cur);
-  return out;
-}
-
-const fns = parseSpec(readFileSync(path.join(shim, "spec", "mpi.api"), "utf8"));
-const byName = new Map(fns.map((f) => [f.name, f]));
-for (const f of fns) {
-  if (f.flags.blocking && !byName.has(f.flags.blocking)) throw new Error(`${f.name}: blocking twin ${f.flags.blocking} is not in the spec`);
-}
+const abi = readAbi(shim);
+const { fns, byName } = readSpec(shim);
 const tableFns = fns.filter((f) => !f.flags.local);
 
 // ---------------------------------------------------------------- neutral (between-halves) types
