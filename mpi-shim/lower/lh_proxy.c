@@ -1,6 +1,7 @@
 /* lh_proxy-<mpi>: the program the lower half's ld.so starts inside an MPI rank. Its main()
    hands the upper half the table of entry points and never returns (see upper/loader.c). */
 
+#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -117,6 +118,18 @@ static int p_lh_test_spin(uint64_t *request, int *flag, struct lh_status *status
   return lh_err(rc);
 }
 
+/* The tracker is preloaded into this world (upper/shim.c); found at run time so a lower half
+   started without it still works, only without a memory classification. */
+static int p_lh_ranges(void *out, int max) {
+  int (*f)(void *, int) = (int (*)(void *, int))dlsym(RTLD_DEFAULT, "lh_track_ranges");
+  return f ? f(out, max) : -1;
+}
+
+static int p_lh_tids(int32_t *out, int max) {
+  int (*f)(int32_t *, int) = (int (*)(int32_t *, int))dlsym(RTLD_DEFAULT, "lh_track_tids");
+  return f ? f(out, max) : -1;
+}
+
 /* User reductions: the real library calls a trampoline per slot, which calls the upper half. */
 #define OP_SLOTS 64
 #define TRAMP(k)                                                                                 \
@@ -157,6 +170,8 @@ int main(void) {
   api.lh_predefined = p_lh_predefined;
   api.lh_flush = p_lh_flush;
   api.lh_test_spin = p_lh_test_spin;
+  api.lh_ranges = p_lh_ranges;
+  api.lh_tids = p_lh_tids;
   lh_fill_api(&api);
   back(&api);
   abort();

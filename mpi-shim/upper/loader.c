@@ -150,7 +150,7 @@ const struct lh_api *lh_load(const char *proxy, const char **why) {
   extern char **environ;
   size_t nenv = 0;
   while (environ[nenv]) nenv++;
-  const char **env = calloc(nenv + 8, sizeof *env);
+  const char **env = calloc(nenv + 12, sizeof *env);
   char *cb = malloc(64), *preload = malloc(1024);
   if (!env || !cb || !preload) { snprintf(msg, sizeof msg, "out of memory"); return NULL; }
   size_t ne = 0;
@@ -180,6 +180,11 @@ const struct lh_api *lh_load(const char *proxy, const char **why) {
   /* Open MPI would install SIGSEGV/SIGBUS handlers of its own; the process's handlers belong
      to the upper half. */
   env[ne++] = "OMPI_MCA_opal_signal=";
+  /* UCX (under MPICH) rewrites the GOT entries of mmap/shmat to watch memory for its RDMA
+     registration cache, which would hide its shared-memory segments from the tracker; on one
+     node there is nothing to register. */
+  env[ne++] = "UCX_MEM_MMAP_HOOK_MODE=none";
+  env[ne++] = "UCX_MEM_MALLOC_HOOKS=no";
   env[ne] = NULL;
 
   /* The startup stack, laid out as the kernel lays out a new program's. */

@@ -185,6 +185,8 @@ int MPI_Init_thread(int *argc, char ***argv, int required, int *provided) {
   if (rc != MPI_SUCCESS) return rc;
   vh_init();
   state = 1;
+  const char *maps = getenv("MANA_MPI_MAPS");
+  if (maps && *maps) shim_dump_maps(maps);
   thread_level = got;
   if (provided) *provided = got;
   return MPI_SUCCESS;

@@ -64,6 +64,9 @@ void shim_status_in(const MPI_Status *in, struct lh_status *out);
 void *shim_tmp(size_t n);
 _Noreturn void shim_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* /proc/self/maps with each line marked lower/upper (lower_map.c). */
+void shim_dump_maps(const char *where);
+
 /* The lower-half loader (loader.c): returns the table or NULL with *why set. */
 const struct lh_api *lh_load(const char *proxy_path, const char **why);
 
