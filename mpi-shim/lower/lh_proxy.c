@@ -9,8 +9,10 @@
 
 const struct lh_upcalls *lh_up;
 
+/* zeroed: the real headers mark some array arguments read-only, and GCC then wants to see
+   them initialized even when the count is zero */
 void *lh_tmp(size_t n) {
-  void *p = malloc(n ? n : 1);
+  void *p = calloc(1, n ? n : 1);
   if (!p) abort();
   return p;
 }
@@ -47,7 +49,7 @@ int lh_rank_in(int abi) {
   return lh_enum_in(LH_FAM_rank, abi);
 }
 
-static int rank_out(int real) {
+int lh_rank_out(int real) {
   if (real >= 0) return real;
   return lh_enum_out(LH_FAM_rank, real);
 }
@@ -77,7 +79,7 @@ void lh_status_out(const MPI_Status *r, struct lh_status *out) {
   out->count = c;
   out->cancelled = flag;
 #endif
-  out->source = rank_out(r->MPI_SOURCE);
+  out->source = lh_rank_out(r->MPI_SOURCE);
   out->tag = r->MPI_TAG;
   out->error = r->MPI_ERROR == LH_UNTOUCHED || r->MPI_ERROR == MPI_SUCCESS ? r->MPI_ERROR : lh_err(r->MPI_ERROR);
 }
@@ -113,6 +115,7 @@ static int p_lh_test_spin(uint64_t *request, int *flag, struct lh_status *status
     rc = MPI_Test(&r, flag, status ? &s : MPI_STATUS_IGNORE);
     if (rc != MPI_SUCCESS || *flag) break;
   }
+  lh_req_done(H(MPI_Request, *request), r);
   *request = U(r);
   if (status && *flag) lh_status_out(&s, status);
   return lh_err(rc);
@@ -153,6 +156,7 @@ static int p_MPI_Op_create(void *slot, int commute, uint64_t *op) {
   return lh_err(rc);
 }
 
+#include "extra.c"
 #include "proxy.gen.c"
 
 static struct lh_api api;

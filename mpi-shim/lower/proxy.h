@@ -21,6 +21,12 @@
 #define H(T, v) ((T)(uintptr_t)(v))
 #define U(r) ((uint64_t)(uintptr_t)(r))
 #define LH_ABSENT UINT64_MAX
+/* Keyvals are ints in both libraries; -1 (Open MPI's invalid keyval) must stay 0xffffffff. */
+#define UK(k) ((uint64_t)(uint32_t)(k))
+/* MPI_UNWEIGHTED / MPI_WEIGHTS_EMPTY cross as 1 / 2 (upper/local.c: shim_weights_in). */
+#define LH_WEIGHTS(p)                                                                           \
+  ((uintptr_t)(p) == 1 ? (int *)MPI_UNWEIGHTED : (uintptr_t)(p) == 2 ? (int *)MPI_WEIGHTS_EMPTY \
+                                                                     : (int *)(uintptr_t)(p))
 
 /* MPI_IN_PLACE is (void *)-1 in the ABI, (void *)1 in Open MPI. */
 #define LH_BUF(p) ((p) == (const void *)-1 ? MPI_IN_PLACE : (void *)(uintptr_t)(p))
@@ -31,6 +37,13 @@ extern const struct lh_enum_entry lh_enum_table[];
 int lh_enum_in(int family, int abi);
 int lh_enum_out(int family, int real);
 int lh_rank_in(int abi);
+int lh_rank_out(int real);
+/* lower/extra.c */
+void lh_keep(MPI_Request req, void *p);
+void lh_req_done(MPI_Request before, MPI_Request after);
+int lh_len_size(MPI_Comm comm);
+int lh_len_indegree(MPI_Comm comm);
+int lh_len_outdegree(MPI_Comm comm);
 int lh_err(int rc);
 void lh_status_out(const MPI_Status *r, struct lh_status *out);
 void lh_status_in(const struct lh_status *in, MPI_Status *r);

@@ -67,6 +67,24 @@ _Noreturn void shim_die(const char *fmt, ...) __attribute__((format(printf, 1, 2
 /* /proc/self/maps with each line marked lower/upper (lower_map.c). */
 void shim_dump_maps(const char *where);
 
+/* Hand-written parts (attr.c, errh.c, local.c). */
+int shim_attr_copy_upcall(int kind, int slot, uint64_t obj, uint64_t keyval, void *in, void *out, int *flag);
+int shim_attr_delete_upcall(int kind, int slot, uint64_t obj, uint64_t keyval, void *val);
+void shim_errh_upcall(int kind, int slot, uint64_t obj, int code);
+/* the length helpers of spec/mpi.api (@size(comm), ...) */
+int shim_len_size(MPI_Comm comm);
+int shim_len_indegree(MPI_Comm comm);
+int shim_len_outdegree(MPI_Comm comm);
+/* MPI_UNWEIGHTED / MPI_WEIGHTS_EMPTY cross the halves as 1 / 2 */
+int *shim_weights_in(const int *w);
+_Noreturn void shim_unsupported(const char *name);
+/* A function of spec/unsupported.txt: it links, and says at the call that mana lacks it. */
+#define SHIM_UNSUPPORTED(n)                                                                        \
+  __attribute__((visibility("default"), noreturn)) void mana_stub_##n(void) __asm__(#n);          \
+  void mana_stub_##n(void) { shim_unsupported(#n); }                                              \
+  __attribute__((visibility("default"), noreturn)) extern void mana_pstub_##n(void) __asm__("P" #n) \
+      __attribute__((alias(#n)));
+
 /* The lower-half loader (loader.c): returns the table or NULL with *why set. */
 const struct lh_api *lh_load(const char *proxy_path, const char **why);
 

@@ -1,0 +1,63 @@
+/* User error handlers: the real library calls a per-slot trampoline in the lower half
+ * (lower/extra.c), which comes back here; the application's handler gets the virtual handle
+ * and the ABI error class. */
+
+#include "shim.h"
+
+#define ERRH_SLOTS 64 /* as many trampolines as lower/extra.c has */
+static void *errh_fns[2][ERRH_SLOTS];
+static int n_errh[2];
+
+__attribute__((no_stack_protector)) void shim_errh_upcall(int kind, int slot, uint64_t obj, int code) {
+  uint64_t lower = fs_get();
+  fs_set(shim_upper_fs);
+  if (kind >= 0 && kind < 2 && slot >= 0 && slot < n_errh[kind] && errh_fns[kind][slot]) {
+    if (kind == 0) {
+      MPI_Comm c = (MPI_Comm)vh_from_real(VK_COMM, obj);
+      ((MPI_Comm_errhandler_function *)errh_fns[0][slot])(&c, &code);
+    } else {
+      MPI_File f = (MPI_File)(intptr_t)vh_from_real(VK_FILE, obj);
+      ((MPI_File_errhandler_function *)errh_fns[1][slot])(&f, &code);
+    }
+  }
+  fs_set(lower);
+}
+
+/* A function already registered keeps its slot, so handlers created over and over (and freed)
+   do not use the slots up. */
+static int errh_slot(int kind, void *fn) {
+  for (int i = 0; i < n_errh[kind]; i++)
+    if (errh_fns[kind][i] == fn) return i;
+  if (n_errh[kind] == ERRH_SLOTS)
+    shim_die("more than %d distinct error handler functions are not supported", ERRH_SLOTS);
+  errh_fns[kind][n_errh[kind]] = fn;
+  return n_errh[kind]++;
+}
+
+int MPI_Comm_create_errhandler(MPI_Comm_errhandler_function *fn, MPI_Errhandler *errhandler) {
+  uint64_t real = 0;
+  int rc = LH_CALL(MPI_Comm_create_errhandler, (void *)(intptr_t)errh_slot(0, (void *)fn), &real);
+  if (rc == MPI_SUCCESS) *errhandler = (MPI_Errhandler)vh_make(VK_ERRHANDLER, real);
+  return rc;
+}
+SHIM_PMPI(MPI_Comm_create_errhandler)
+
+int MPI_File_create_errhandler(MPI_File_errhandler_function *fn, MPI_Errhandler *errhandler) {
+  uint64_t real = 0;
+  int rc = LH_CALL(MPI_File_create_errhandler, (void *)(intptr_t)errh_slot(1, (void *)fn), &real);
+  if (rc == MPI_SUCCESS) *errhandler = (MPI_Errhandler)vh_make(VK_ERRHANDLER, real);
+  return rc;
+}
+SHIM_PMPI(MPI_File_create_errhandler)
+
+/* MPI-1's names for the communicator ones. */
+int MPI_Errhandler_create(MPI_Comm_errhandler_function *fn, MPI_Errhandler *errhandler) {
+  return PMPI_Comm_create_errhandler(fn, errhandler);
+}
+SHIM_PMPI(MPI_Errhandler_create)
+
+int MPI_Errhandler_set(MPI_Comm comm, MPI_Errhandler errhandler) { return PMPI_Comm_set_errhandler(comm, errhandler); }
+SHIM_PMPI(MPI_Errhandler_set)
+
+int MPI_Errhandler_get(MPI_Comm comm, MPI_Errhandler *errhandler) { return PMPI_Comm_get_errhandler(comm, errhandler); }
+SHIM_PMPI(MPI_Errhandler_get)
