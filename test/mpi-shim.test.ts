@@ -44,3 +44,21 @@ for (const l of launchers) {
     t.same(cls(/\/dev\/shm\/|SYSV/).filter((c) => c !== 'lower'), [], "the MPI library's shared memory is the lower half");
   });
 }
+
+// Every function group of the supported surface, on both lower halves, against native MPICH
+// (mpi-shim/test/coverage/run.sh compares sorted outputs; unsupported calls give one line).
+t.test('the supported MPI surface gives native results on both lower halves', async (t) => {
+  const r = await run('bash', [join(shim, 'test', 'coverage', 'run.sh')], { timeoutMs: 600_000, env: { ...process.env, ...ompiEnv } });
+  t.equal(r.code, 0, r.stdout + r.stderr);
+  t.match(r.stdout, /coverage: [1-9]\d* passed, 0 failed/);
+  t.match(r.stdout, /ok +unsupported on mpich/);
+  t.match(r.stdout, /ok +unsupported on openmpi/);
+});
+
+// The lower world's tracker: brk never moves, every lower mapping and thread is known.
+t.test('lh_track sees all lower-world memory and threads', async (t) => {
+  const r = await run('bash', [join(shim, 'test', 'run_track_test.sh'), '--no-bench'], { timeoutMs: 300_000 });
+  t.equal(r.code, 0, r.stdout + r.stderr);
+  t.match(r.stdout, /PASS run_track_test/);
+  t.notMatch(r.stdout, /^not ok/m);
+});
