@@ -62,3 +62,11 @@ t.test('lh_track sees all lower-world memory and threads', async (t) => {
   t.match(r.stdout, /PASS run_track_test/);
   t.notMatch(r.stdout, /^not ok/m);
 });
+
+// Fortran (mpif.h and `use mpi`), built against mana and with Debian's mpif90.mpich, on both
+// lower halves, against the native MPICH run.
+t.test('Fortran programs give native results on both lower halves', async (t) => {
+  const r = await run('bash', [join(shim, 'test', 'fortran', 'run.sh')], { timeoutMs: 300_000, env: { ...process.env, ...ompiEnv } });
+  t.equal(r.code, 0, r.stdout + r.stderr);
+  t.match(r.stdout, /\d+ passed, 0 failed/);
+});
