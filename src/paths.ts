@@ -23,6 +23,27 @@ export function restoreProgramPath(): string {
   return process.env.MANA_RESTORE || path.join(REPO_ROOT, "native", "out", "bin", "mana_restore");
 }
 
+/** mana's MPI shim (mpi-shim/); MANA_MPI_SHIM points at another build of it, like MANA_LIBMANA. */
+export function mpiShimDir(): string {
+  return path.resolve(process.env.MANA_MPI_SHIM || path.join(REPO_ROOT, "mpi-shim"));
+}
+
+/** libmpi.so.12 (+ libmpich.so.12), lh_proxy-<mpi>, and libmpifort.so.12 once Fortran is built. */
+export function mpiShimLibDir(): string {
+  return path.join(mpiShimDir(), "out", "lib");
+}
+
+/** The shim's mpi.h (and mpif.h). */
+export function mpiShimIncludeDir(): string {
+  return path.join(mpiShimDir(), "include");
+}
+
+/** Where the Fortran module (mpi.mod) may be: the build output first, then the headers' dir. */
+export function mpiShimModuleDirs(): string[] {
+  const d = mpiShimDir();
+  return [path.join(d, "out", "include"), path.join(d, "out", "mod"), path.join(d, "out", "fortran"), path.join(d, "out", "lib"), mpiShimIncludeDir()];
+}
+
 /** The per-user runtime directory (agent sockets, coordinator tokens): 0700. */
 export function userRuntimeDir(): string {
   const base = process.env.MANA_TMPDIR || os.tmpdir();

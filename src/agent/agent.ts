@@ -57,6 +57,13 @@ export interface AgentOptions {
   restart?: { generation: number; procIds: number[] };
   /** --drop-unrestorable-fds: libmana records pipes, sockets, ... as skipped instead of refusing. */
   dropFds?: boolean;
+  /**
+   * The program is an MPI launcher (mpirun, mpiexec, srun): it is started with `env` added to
+   * the environment and without libmana, so neither it nor its ranks ever connect. Until MPI
+   * checkpointing exists, a SUSPEND for it is refused at once with `noCheckpoint` instead of
+   * waiting for a HELLO that never comes.
+   */
+  mpi?: { env: Record<string, string>; noCheckpoint: string };
   log: (msg: string) => void;
 }
 
@@ -103,6 +110,7 @@ export class Agent {
 
   /** Environment of a managed process: libmana preloaded ahead of any LD_PRELOAD it had. */
   private procEnv(procId: number): NodeJS.ProcessEnv {
+    if (this.opts.mpi) return { ...process.env, ...this.opts.mpi.env };
     const prev = process.env.LD_PRELOAD;
     return {
       ...process.env,
@@ -276,7 +284,12 @@ export class Agent {
           this.link.send({ suspended: { procId: id, generation: gen, attempt, error: "no such process on this agent (it exited)" } });
           continue;
         }
-        if (p.conn) {
+        if (this.opts.mpi) {
+          // never sent, so nothing to resume: the round aborts and the job runs on (the update
+          // undoes the coordinator's "suspending" mark, which no HELLO would ever correct)
+          this.link.send({ suspended: { procId: id, generation: gen, attempt, error: this.opts.mpi.noCheckpoint } });
+          this.link.send({ procUpdate: { proc: this.info(p) } });
+        } else if (p.conn) {
           p.phase = "suspending";
           this.request(p, p.conn, "SUSPEND", gen, attempt);
         } else {

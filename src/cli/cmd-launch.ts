@@ -4,6 +4,7 @@
 import * as fs from "node:fs";
 import { Agent } from "../agent/agent.js";
 import { UsageError, UserError } from "../errors.js";
+import { checkShim, detectLauncher, lowerHalf, MPI_NO_CHECKPOINT, mpiRankEnv, parseFlavour } from "../launch/mpi.js";
 import { libmanaPath } from "../paths.js";
 import { CoordinatorClient, type CoordAddress } from "../rpc/client.js";
 import { optFlag, optString, parseArgs, type OptSpec, type Parsed } from "./args.js";
@@ -12,7 +13,8 @@ import { jobCoordinator, type CoordMode } from "./job-coordinator.js";
 import { CKPTDIR_OPT, ckptDir, compressLevel, HELP_OPT, INTERVAL_OPT, intervalSecs, PHASE_TIMEOUT_OPT, phaseTimeoutMs } from "./settings.js";
 
 export const LAUNCH_HELP = `usage: mana launch [--new-coordinator|--join] [--coord-host H] [--coord-port P] [--port-file F]
-                   [-i SECS] [--ckptdir D] [--no-compress|--compress] [--drop-unrestorable-fds] [--] PROGRAM ARGS...
+                   [-i SECS] [--ckptdir D] [--no-compress|--compress] [--drop-unrestorable-fds]
+                   [--mpi mpich|openmpi] [--] PROGRAM ARGS...
 
 Runs PROGRAM under mana so that it can be checkpointed (mana command --bcheckpoint) and
 restarted (mana restart). Joins the coordinator at the address if one answers there, else
@@ -34,7 +36,16 @@ options:
                       checkpoint even when the program holds pipes, sockets, devices,
                       eventfd/timerfd/signalfd/epoll fds: they are left closed at restart
                       (default: such a checkpoint fails, naming the fd)
+  --mpi mpich|openmpi the MPI under mana's shim (the lower half) for an MPI job; by default the
+                      launcher's own (see "MPI jobs" below)
   -h, --help          this help
+
+MPI jobs: when PROGRAM is mpirun, mpiexec (or mpirun.mpich, mpiexec.hydra, mpirun.openmpi,
+orterun, ...) or srun, mana tells MPICH's launcher from Open MPI's (symlinks, else --version)
+and starts it with mana's MPI shim first on LD_LIBRARY_PATH, so ranks built with mana mpicc or
+with Debian's mpicc.mpich load mana's libmpi, and MANA_MPI naming the lower half (for Open MPI
+also OMPI_MCA_rmaps_base_oversubscribe=1, and OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM)=1 as root).
+Checkpointing MPI jobs is not supported yet (mana issue 5): a checkpoint request fails at once.
 
 environment: MANA_COORD_HOST MANA_COORD_PORT MANA_CHECKPOINT_DIR MANA_CHECKPOINT_INTERVAL
              MANA_COMPRESS MANA_TMPDIR`;
@@ -50,6 +61,7 @@ const SPECS: OptSpec[] = [
   { name: "drop-unrestorable-fds" },
   { name: "no-compress" },
   PHASE_TIMEOUT_OPT,
+  { name: "mpi", value: true },
 ];
 
 export function coordMode(cmd: string, p: Parsed): CoordMode {
@@ -80,8 +92,24 @@ export async function cmdLaunch(argv: string[]): Promise<number> {
   const tokenFile = optString(p, "token-file");
   const phaseTimeout = p.opts.has("phase-timeout-ms") || process.env.MANA_PHASE_TIMEOUT_MS ? phaseTimeoutMs("launch", p) : undefined;
 
+  // An MPI job is classified before any coordinator starts, so bad input leaves nothing behind.
+  const mpiOpt = optString(p, "mpi");
+  const requested = mpiOpt === undefined ? undefined : parseFlavour(mpiOpt);
+  const launcher = detectLauncher(program[0] as string);
+  let mpi: { env: Record<string, string>; noCheckpoint: string } | undefined;
+  if (launcher || requested) {
+    const flavour = lowerHalf(launcher, requested);
+    checkShim(flavour);
+    mpi = { env: mpiRankEnv(launcher, flavour), noCheckpoint: MPI_NO_CHECKPOINT };
+    if (interval) process.stderr.write(`mana launch: ${MPI_NO_CHECKPOINT}; the job runs without its -i ${interval} checkpoints\n`);
+    if (process.env.MANA_DEBUG) {
+      const via = launcher ? `${launcher.name} (${launcher.realPath})` : "no launcher";
+      process.stderr.write(`mana launch: MPI job via ${via}, lower half ${flavour}: ${Object.entries(mpi.env).map(([k, v]) => `${k}=${v}`).join(" ")}\n`);
+    }
+  }
+
   const libmana = libmanaPath();
-  if (!fs.existsSync(libmana)) {
+  if (!mpi && !fs.existsSync(libmana)) {
     throw new UserError(`the checkpointer ${libmana} is missing; build it with npm run build (or make -C native)`);
   }
 
@@ -97,7 +125,7 @@ export async function cmdLaunch(argv: string[]): Promise<number> {
   });
 
   const log = agentLogger("launch");
-  const agent = new Agent({ coord: job.address, tokenFile, libmana, compress, command: program.join(" "), dropFds: optFlag(p, "drop-unrestorable-fds"), log });
+  const agent = new Agent({ coord: job.address, tokenFile, libmana, compress, command: program.join(" "), dropFds: optFlag(p, "drop-unrestorable-fds"), mpi, log });
   let proc;
   try {
     await agent.start();

@@ -9,18 +9,24 @@ const COMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<number>
   command: async () => (await import("./cmd-command.js")).cmdCommand,
   restart: async () => (await import("./cmd-restart.js")).cmdRestart,
   inspect: async () => (await import("./cmd-inspect.js")).cmdInspect,
+  mpicc: async () => (await import("./cmd-mpicc.js")).wrapperMain("mpicc"),
+  mpicxx: async () => (await import("./cmd-mpicc.js")).wrapperMain("mpicxx"),
+  mpif90: async () => (await import("./cmd-mpicc.js")).wrapperMain("mpif90"),
 };
 
 const HELP = `usage: mana COMMAND [OPTIONS]
 
-Transparent checkpoint/restart of Linux processes (DMTCP-style).
+Transparent checkpoint/restart of Linux processes and MPI jobs (DMTCP-style).
 
 commands:
   coordinator   run a job's coordinator (checkpoint state machine, generations)
   launch        run a program under mana:  mana launch [-i SECS] [--] PROGRAM ARGS...
+                (or an MPI job: mana launch mpirun -n 4 ./app)
   command       ask the running coordinator: --status --list --checkpoint --bcheckpoint ...
   restart       restart the job from a checkpoint generation (default <ckptdir>/latest)
   inspect       show (and --verify) a checkpoint image or generation
+  mpicc, mpicxx, mpif90
+                compile MPI programs against mana's MPI shim (-show prints the command)
 
 Run "mana COMMAND --help" for a command's options. Version ${MANA_VERSION}.`;
 
