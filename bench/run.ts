@@ -13,6 +13,8 @@
 // B6: incremental image: a process holding SIZE MiB of random bytes, a full checkpoint, then 5 %
 //     of the memory rewritten (fillmem on SIGUSR1: 16 spans), a second checkpoint: bytes written
 //     and time against the full one.
+// B1/B2: the MPI shim against native MPI on both lower halves (bench/mpi.ts); only when
+//     MANA_BENCH_ONLY names them, e.g. MANA_BENCH_ONLY=B1,B2 MANA_BENCH_REPS=5 npm run bench.
 import { spawnSync } from 'node:child_process';
 import {
   existsSync, mkdirSync, rmSync, writeFileSync, readdirSync, statSync, openSync, writeSync, closeSync,
@@ -24,6 +26,7 @@ import {
   Coordinator, manaProc, testBin, waitFor, sleep, ensureBuilt, type Proc,
 } from '../test/lib/harness.js';
 import { waitNewProc } from '../test/lib/scenario.js';
+import { mpiBench } from './mpi.js';
 
 ensureBuilt();
 const sizes = (process.env.MANA_BENCH_SIZES ?? '1024,4096').split(',').map(Number);
@@ -264,6 +267,8 @@ async function main(): Promise<void> {
   }
   // issue 3: a 4-thread process holding the largest size, each thread owning a part
   if (want('B3') && sizes.length) await b3(Math.max(...sizes), false, 'random', 4);
+  const mpi = only?.split(',').filter((id) => id === 'B1' || id === 'B2') ?? [];
+  if (mpi.length) rows.push(...mpiBench(Math.max(5, reps), (id) => mpi.includes(id)));
   printTable();
   rmSync(root, { recursive: true, force: true });
   rmSync(`/dev/shm/mana-bench-random-${process.pid}`, { force: true });

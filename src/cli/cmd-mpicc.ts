@@ -57,6 +57,9 @@ export function wrapperCommand(name: string, args: string[], env: NodeJS.Process
     const fortLib = path.join(lib, "libmpifort.so.12");
     const modDir = mpiShimModuleDirs().find((d) => fs.existsSync(path.join(d, "mpi.mod")));
     if (modDir && modDir !== mpiShimIncludeDir()) pre.push(`-I${modDir}`);
+    // one choice buffer passed as several types in a file is normal MPI Fortran; gfortran >= 10
+    // rejects it unless told (Debian's mpif90.mpich says the same)
+    if (path.basename(compiler[0] ?? "").includes("gfortran")) pre.push("-fallow-argument-mismatch");
     if (fs.existsSync(fortLib)) libs = ["-lmpifort", "-lmpi"];
     else if (!compileOnly(args)) notes.push(`mana's Fortran MPI bindings are not built (${fortLib} is missing), so Fortran MPI calls will not link; build them with make -C mpi-shim`);
     if (!modDir && !fs.existsSync(path.join(mpiShimIncludeDir(), "mpif.h"))) notes.push(`no mpi.mod or mpif.h in ${mpiShimIncludeDir()} yet: "use mpi" and "include 'mpif.h'" will not compile`);
