@@ -17,19 +17,14 @@ int lh_loader_ranges(uint64_t (*out)[2], int max);
    (more than max means out was too small), -1 before the lower half exists. */
 __attribute__((visibility("default"))) int mana_mpi_lower_ranges(uint64_t (*out)[2], int max) {
   if (!shim_lh) return -1;
+  /* a static buffer: the checkpointer asks while the other threads are parked, when malloc
+     may be locked by one of them */
+  static struct lh_range tr[16384];
+  int cap = (int)(sizeof tr / sizeof *tr);
   int n = lh_loader_ranges(out, max);
-  int cap = 4096;
-  struct lh_range *tr = shim_tmp(sizeof *tr * (size_t)cap);
   int got = LH_CALL(lh_ranges, tr, cap);
-  if (got > cap) {
-    free(tr);
-    cap = got + 256;
-    tr = shim_tmp(sizeof *tr * (size_t)cap);
-    got = LH_CALL(lh_ranges, tr, cap);
-  }
   for (int i = 0; i < got && i < cap; i++, n++)
     if (n < max) { out[n][0] = tr[i].start; out[n][1] = tr[i].end; }
-  free(tr);
   /* sort (insertion: the tracker's list is sorted already, the loader's two go in place) */
   int m = n < max ? n : max;
   for (int i = 1; i < m; i++)

@@ -187,6 +187,7 @@ int MPI_Init_thread(int *argc, char ***argv, int required, int *provided) {
   int rc = LH_CALL(MPI_Init_thread, argc, argv, want, &got);
   if (rc != MPI_SUCCESS) return rc;
   vh_init();
+  shim_ckpt_init();
   state = 1;
   const char *maps = getenv("MANA_MPI_MAPS");
   if (maps && *maps) shim_dump_maps(maps);
@@ -214,8 +215,12 @@ int MPI_Finalized(int *flag) {
 }
 SHIM_PMPI(MPI_Finalized)
 
+int shim_thread_level(void) { return thread_level; }
+void shim_after_init(void) {}
+
 int MPI_Finalize(void) {
   if (state != 1) return MPI_ERR_OTHER;
+  shim_ckpt_stop();
   int rc = LH_CALL(MPI_Finalize);
   LH_CALL_VOID(lh_flush);
   state = 2;
@@ -275,11 +280,9 @@ SHIM_PMPI(MPI_Test_cancelled)
 
 int MPI_Wait(MPI_Request *request, MPI_Status *status) {
   int64_t v = *request;
-  uint64_t r = vh_real(VK_REQUEST, v);
   struct lh_status s;
-  int rc = shim_wait(&r, status == MPI_STATUS_IGNORE ? NULL : &s);
-  vh_update(VK_REQUEST, &v, r);
-  *request = (MPI_Request)v;
+  int rc = shim_wait_v(v, status == MPI_STATUS_IGNORE ? NULL : &s);
+  if (!vh_req_meta(v)) *request = MPI_REQUEST_NULL; /* completed and released */
   if (status != MPI_STATUS_IGNORE) shim_status_out(&s, status);
   return rc;
 }
@@ -390,6 +393,7 @@ int MPI_Op_create(MPI_User_function *user_fn, int commute, MPI_Op *op) {
   if (rc != MPI_SUCCESS) return rc;
   op_fns[slot] = user_fn;
   *op = (MPI_Op)vh_make(VK_OP, real);
+  replay_log_op_create(slot, commute, *op);
   return MPI_SUCCESS;
 }
 SHIM_PMPI(MPI_Op_create)

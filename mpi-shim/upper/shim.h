@@ -25,23 +25,48 @@ extern uint64_t shim_upper_fs;
 /* The directory this library was loaded from (lh_proxy-*, lh_track.so live beside it). */
 extern char shim_self_dir[];
 
+/* Only one thread at a time is inside the lower half (they share its one thread pointer),
+   and none while a checkpoint holds the gate (upper/ckpt.c): shim_enter waits, in the upper
+   half, until both allow it. A thread already inside (an upcall calling MPI) goes straight in. */
+extern volatile int shim_gate;
+extern int shim_lock;
+extern __thread int shim_depth;
+void shim_enter_slow(void);
+static inline void shim_enter(void) {
+  if (shim_depth++ > 0) return;
+  if (__builtin_expect(!__atomic_load_n(&shim_gate, __ATOMIC_RELAXED) &&
+                           !__atomic_exchange_n(&shim_lock, 1, __ATOMIC_ACQUIRE),
+                       1)) {
+    if (__builtin_expect(!__atomic_load_n(&shim_gate, __ATOMIC_RELAXED), 1)) return;
+    __atomic_store_n(&shim_lock, 0, __ATOMIC_RELEASE);
+  }
+  shim_enter_slow();
+}
+static inline void shim_leave(void) {
+  if (--shim_depth == 0) __atomic_store_n(&shim_lock, 0, __ATOMIC_RELEASE);
+}
+
 /* Calls one entry point of the lower half with the lower half's thread pointer in FS. */
 #define LH_CALL(fn, ...)                                                          \
   ({                                                                              \
+    shim_enter();                                                                 \
     uint64_t up_ = fs_get();                                                      \
     shim_upper_fs = up_;                                                          \
     fs_set(shim_lower_fs);                                                        \
     int r_ = shim_lh->fn(__VA_ARGS__);                                            \
     fs_set(up_);                                                                  \
+    shim_leave();                                                                 \
     r_;                                                                           \
   })
 #define LH_CALL_VOID(fn, ...)                                                     \
   do {                                                                            \
+    shim_enter();                                                                 \
     uint64_t up_ = fs_get();                                                      \
     shim_upper_fs = up_;                                                          \
     fs_set(shim_lower_fs);                                                        \
     shim_lh->fn(__VA_ARGS__);                                                     \
     fs_set(up_);                                                                  \
+    shim_leave();                                                                 \
   } while (0)
 
 /* PMPI_X is the same function as MPI_X (the profiling interface). */
@@ -58,6 +83,62 @@ uint64_t vh_null(int kind);
 /* The runtime (shim.c). */
 int shim_ensure_lower(void);
 int shim_wait(uint64_t *req, struct lh_status *st);
+/* waits on a virtual request (re-reading its real one each turn: a checkpoint may replace it) */
+int shim_wait_v(int64_t vreq, struct lh_status *st);
+
+/* Requests, by what the checkpoint drain must do with them (vh.c, ckpt.c). */
+enum { SHIM_REQ_OTHER, SHIM_REQ_SEND, SHIM_REQ_RECV, SHIM_REQ_COLL, SHIM_REQ_PERSISTENT };
+struct shim_req {
+  uint8_t kind;
+  uint8_t cancelled; /* a receive cancelled for a checkpoint, to be posted again */
+  uint8_t done;      /* complete in the lower half before a checkpoint (st holds its status) */
+  uint8_t counted;   /* a receive already counted as received */
+  struct lh_status st;
+  uint64_t seq;      /* posting order */
+  void *buf;
+  int count, source, tag;
+  int64_t datatype, comm;
+};
+int64_t shim_req_new(uint64_t real, int kind);
+int64_t shim_req_send(uint64_t real, int dest);
+int64_t shim_req_recv(uint64_t real, void *buf, int count, MPI_Datatype dt, int source, int tag, MPI_Comm comm);
+struct shim_req *vh_req_meta(int64_t v);
+/* calls fn for every live virtual request */
+void vh_req_foreach(void (*fn)(int64_t v, uint64_t *real, struct shim_req *m, void *arg), void *arg);
+/* the checkpoint's counters (ckpt.c) */
+extern uint64_t shim_nsent, shim_nrecvd;
+void shim_coll_begin(MPI_Comm comm);
+void shim_comm_new(MPI_Comm parent, MPI_Comm comm);
+/* a request's completion (vh.c calls it when a real request comes back null) */
+void shim_req_done(struct shim_req *m);
+
+/* After a restart: bind the virtual handle the application holds to the object just made
+   again under the virtual handle `fresh` (which is released). */
+void vh_alias(int kind, int64_t held, int64_t fresh);
+/* forget every real handle (a new lower half is coming) and refresh the predefined ones */
+void vh_reset(void);
+void vh_set_real(int kind, int64_t v, uint64_t real);
+/* checkpoints (ckpt.c) */
+void shim_ckpt_init(void);
+void shim_ckpt_stop(void);
+int shim_thread_level(void);
+void shim_after_init(void); /* what follows the lower MPI_Init: predefined handles, ... */
+int mana_mpi_lower_ranges(uint64_t (*out)[2], int max);
+
+/* The replay log (replay.c; records generated in upper.gen.c). */
+struct replay_rec { struct replay_rec *next; int fn; };
+extern int replay_running;
+void *replay_new(int fn, size_t size);
+void *replay_copy(const void *p, size_t n);
+char *replay_strdup(const char *s);
+int *replay_weights(const int *w, int n);
+int replay_one(struct replay_rec *h);
+const char *replay_name(int fn);
+int replay_all(char *err, size_t errlen);
+int shim_sum(const int *a, int n);
+int shim_last(const int *a, int n);
+void replay_log_op_create(int slot, int commute, MPI_Op op);
+int shim_len_ndims(MPI_Comm comm);
 int shim_ret(int rc, const char *fn);
 void shim_status_out(const struct lh_status *in, MPI_Status *out);
 void shim_status_in(const MPI_Status *in, struct lh_status *out);

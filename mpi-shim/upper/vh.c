@@ -31,7 +31,13 @@ struct vh_table {
   uint32_t cap, used, free_head;
 };
 #define LIVE (UINT32_MAX - 1)
+/* A freed object's slot is never reused (requests and messages excepted): a restart replays
+   every creation in order, and a later record may name a handle freed since (DEAD). */
+#define DEAD (UINT32_MAX - 2)
 static struct vh_table tables[VK_COUNT];
+/* what each request is (parallel to tables[VK_REQUEST]) */
+static struct shim_req *req_meta;
+static uint64_t req_seq;
 
 static uint64_t predef_real[N_PREDEF];
 static uint64_t null_real[VK_COUNT];
@@ -95,7 +101,7 @@ uint64_t vh_real(int kind, int64_t v) {
   if (is_user(kind, v)) {
     struct vh_table *t = &tables[kind];
     uint32_t i = (uint32_t)v & IDX_MASK;
-    if (i < t->used && t->next_free[i] == LIVE) return t->real[i];
+    if (i < t->used && (t->next_free[i] == LIVE || (replay_running && t->next_free[i] == DEAD))) return t->real[i];
     return null_real[kind]; /* a stale or foreign handle: the real MPI reports the error */
   }
   int i = find_abi(kind, v);
@@ -116,6 +122,11 @@ static int64_t vh_alloc(int kind, uint64_t real) {
       uint64_t *r = realloc(t->real, cap * sizeof *r);
       uint32_t *n = realloc(t->next_free, cap * sizeof *n);
       if (!r || !n) shim_die("out of memory for MPI handles");
+      if (kind == VK_REQUEST) {
+        struct shim_req *m = realloc(req_meta, cap * sizeof *m);
+        if (!m) shim_die("out of memory for MPI requests");
+        req_meta = m;
+      }
       t->real = r;
       t->next_free = n;
       if (!t->cap) t->free_head = UINT32_MAX;
@@ -125,7 +136,50 @@ static int64_t vh_alloc(int kind, uint64_t real) {
   }
   t->real[i] = real;
   t->next_free[i] = LIVE;
+  if (kind == VK_REQUEST) {
+    memset(&req_meta[i], 0, sizeof req_meta[i]);
+    req_meta[i].seq = ++req_seq;
+  }
   return (int64_t)(int32_t)(USER_BITS | kind_code[kind] << 26 | i);
+}
+
+struct shim_req *vh_req_meta(int64_t v) {
+  if (!is_user(VK_REQUEST, v)) return NULL;
+  uint32_t i = (uint32_t)v & IDX_MASK;
+  struct vh_table *t = &tables[VK_REQUEST];
+  return i < t->used && t->next_free[i] == LIVE ? &req_meta[i] : NULL;
+}
+
+void vh_req_foreach(void (*fn)(int64_t v, uint64_t *real, struct shim_req *m, void *arg), void *arg) {
+  struct vh_table *t = &tables[VK_REQUEST];
+  for (uint32_t i = 0; i < t->used; i++)
+    if (t->next_free[i] == LIVE)
+      fn((int64_t)(int32_t)(USER_BITS | kind_code[VK_REQUEST] << 26 | i), &t->real[i], &req_meta[i], arg);
+}
+
+void vh_alias(int kind, int64_t held, int64_t fresh) {
+  if (held == fresh || !is_user(kind, held) || !is_user(kind, fresh)) return;
+  struct vh_table *t = &tables[kind];
+  uint32_t h = (uint32_t)held & IDX_MASK, f = (uint32_t)fresh & IDX_MASK;
+  if (h >= t->used || f >= t->used) return;
+  t->real[h] = t->real[f];
+  if (t->next_free[h] != DEAD) t->next_free[h] = LIVE;
+  t->next_free[f] = t->free_head;
+  t->free_head = f;
+}
+
+void vh_set_real(int kind, int64_t v, uint64_t real) {
+  if (!is_user(kind, v)) return;
+  uint32_t i = (uint32_t)v & IDX_MASK;
+  if (i < tables[kind].used) tables[kind].real[i] = real;
+}
+
+void vh_reset(void) {
+  /* the user handles keep their slots; their real values are refilled by the replay */
+  for (int k = 0; k < VK_COUNT; k++)
+    for (uint32_t i = 0; i < tables[k].used; i++)
+      if (tables[k].next_free[i] == LIVE) tables[k].real[i] = 0;
+  vh_init();
 }
 
 int64_t vh_make(int kind, uint64_t real) {
@@ -146,8 +200,13 @@ void vh_update(int kind, int64_t *v, uint64_t real) {
   uint32_t i = (uint32_t)*v & IDX_MASK;
   if (i >= t->used || t->next_free[i] != LIVE) return;
   if (real == null_real[kind]) {
-    t->next_free[i] = t->free_head;
-    t->free_head = i;
+    if (kind == VK_REQUEST) shim_req_done(&req_meta[i]);
+    if (kind == VK_REQUEST || kind == VK_MESSAGE) {
+      t->next_free[i] = t->free_head;
+      t->free_head = i;
+    } else {
+      t->next_free[i] = DEAD;
+    }
     *v = abi_null[kind];
   } else {
     t->real[i] = real;

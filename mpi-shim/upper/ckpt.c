@@ -1,0 +1,469 @@
+/* The MPI shim as a client of the checkpointer (native/include/mana_plugin.h).
+ *
+ * Before the checkpointer parks the threads (presuspend), every rank's checkpoint thread
+ * brings the job to a moment where nothing of the application lives only in the lower half:
+ *   1. collectives: ranks that are behind on a communicator may start collectives on it until
+ *      they have started as many as the rank furthest ahead; the others wait at the start of
+ *      their next one (so no rank is saved half-way into a collective, and no trivial barrier
+ *      is paid per collective in normal running);
+ *   2. point to point: every message sent has been received (the global sum of sent minus
+ *      received is zero) and no send or collective request is incomplete;
+ *   3. receives still posted are then unmatched: they are cancelled and posted again after
+ *      the checkpoint (in the same lower half, or in the new one after a restart).
+ * The ranks agree on each step through collectives of their own on a private duplicate of
+ * MPI_COMM_WORLD, so every rank decides the same. While a rank's checkpoint thread works, the
+ * application's threads cannot enter the lower half (the gate in shim.h).
+ *
+ * After a restart (restart), the shim starts a new lower half with the new launcher's
+ * environment, replays the log of calls that made communicators, groups, datatypes, ... so the
+ * application's handles name equal objects again, and re-creates the requests. */
+#include <dlfcn.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "mana_plugin.h"
+#include "shim.h"
+
+#define HIDDEN __attribute__((visibility("hidden")))
+HIDDEN volatile int shim_gate;
+HIDDEN int shim_lock;
+HIDDEN __thread int shim_depth;
+HIDDEN uint64_t shim_nsent, shim_nrecvd;
+
+/* 1 while ranks may start collectives only up to their targets (step 1 above) */
+static volatile int limited;
+static uint64_t ck_comm; /* the private duplicate of MPI_COMM_WORLD (a real handle) */
+static int ck_ready;
+
+static void pause_briefly(int *spins) {
+  if (++*spins < 100) {
+    __builtin_ia32_pause();
+  } else {
+    struct timespec ts = {0, 50000};
+    nanosleep(&ts, NULL);
+  }
+}
+
+void shim_enter_slow(void) {
+  int spins = 0;
+  for (;;) {
+    if (!__atomic_load_n(&shim_gate, __ATOMIC_ACQUIRE) && !__atomic_exchange_n(&shim_lock, 1, __ATOMIC_ACQUIRE)) {
+      if (!__atomic_load_n(&shim_gate, __ATOMIC_ACQUIRE)) return;
+      __atomic_store_n(&shim_lock, 0, __ATOMIC_RELEASE);
+    }
+    pause_briefly(&spins);
+  }
+}
+
+/* The checkpoint thread takes the lower half for itself, gate closed. */
+static void take_lower(void) {
+  __atomic_store_n(&shim_gate, 1, __ATOMIC_SEQ_CST);
+  int spins = 0;
+  while (__atomic_exchange_n(&shim_lock, 1, __ATOMIC_ACQUIRE)) pause_briefly(&spins);
+  shim_depth = 1;
+}
+
+static void give_lower(void) {
+  shim_depth = 0;
+  __atomic_store_n(&shim_lock, 0, __ATOMIC_RELEASE);
+  __atomic_store_n(&shim_gate, 0, __ATOMIC_RELEASE);
+}
+
+/* ------------------------------------------------------------------ requests and counts */
+
+int64_t shim_req_new(uint64_t real, int kind) {
+  int64_t v = vh_make(VK_REQUEST, real);
+  struct shim_req *m = vh_req_meta(v);
+  if (m) m->kind = (uint8_t)kind;
+  return v;
+}
+
+int64_t shim_req_send(uint64_t real, int dest) {
+  if (dest != MPI_PROC_NULL) shim_nsent++;
+  return shim_req_new(real, SHIM_REQ_SEND);
+}
+
+int64_t shim_req_recv(uint64_t real, void *buf, int count, MPI_Datatype dt, int source, int tag, MPI_Comm comm) {
+  int64_t v = vh_make(VK_REQUEST, real);
+  struct shim_req *m = vh_req_meta(v);
+  if (m) {
+    m->kind = source == MPI_PROC_NULL ? SHIM_REQ_OTHER : SHIM_REQ_RECV;
+    m->buf = buf;
+    m->count = count;
+    m->datatype = dt;
+    m->source = source;
+    m->tag = tag;
+    m->comm = comm;
+  }
+  return v;
+}
+
+/* A request completed (its real handle came back null). */
+void shim_req_done(struct shim_req *m) {
+  if (m->kind == SHIM_REQ_RECV && !m->cancelled && !m->counted) shim_nrecvd++;
+  m->counted = 1;
+}
+
+int shim_wait_v(int64_t vreq, struct lh_status *st) {
+  for (;;) {
+    shim_enter();
+    int64_t v = vreq;
+    uint64_t r = vh_real(VK_REQUEST, v);
+    int flag = 0;
+    int rc = LH_CALL(lh_test_spin, &r, &flag, st, 64);
+    if (rc != MPI_SUCCESS || flag) {
+      vh_update(VK_REQUEST, &v, r);
+      shim_leave();
+      return rc;
+    }
+    shim_leave();
+  }
+}
+
+/* ------------------------------------------------------------------ communicators */
+
+struct cinfo {
+  int64_t comm; /* virtual; 0: free slot */
+  uint64_t gid, ncoll, target, ncreated;
+};
+static struct cinfo *ctab;
+static uint32_t ccap, cused;
+
+static struct cinfo *cinfo_get(int64_t comm, int create) {
+  if (ccap == 0) {
+    ccap = 64;
+    ctab = calloc(ccap, sizeof *ctab);
+    if (!ctab) shim_die("out of memory");
+  }
+  uint32_t h = (uint32_t)((uint64_t)comm * 0x9E3779B97F4A7C15ull >> 40) & (ccap - 1);
+  for (;; h = (h + 1) & (ccap - 1)) {
+    if (ctab[h].comm == comm) return &ctab[h];
+    if (ctab[h].comm == 0) break;
+  }
+  if (!create) return NULL;
+  if ((cused + 1) * 2 > ccap) {
+    struct cinfo *old = ctab;
+    uint32_t oldcap = ccap;
+    ccap *= 2;
+    ctab = calloc(ccap, sizeof *ctab);
+    if (!ctab) shim_die("out of memory");
+    cused = 0;
+    for (uint32_t i = 0; i < oldcap; i++)
+      if (old[i].comm) *cinfo_get(old[i].comm, 1) = old[i];
+    free(old);
+    return cinfo_get(comm, 1);
+  }
+  ctab[h].comm = comm;
+  cused++;
+  if (comm == MPI_COMM_WORLD) ctab[h].gid = 1;
+  return &ctab[h];
+}
+
+/* Every member makes a communicator from the same parent in the same order, so (parent's
+   identity, how many the parent has made) names it the same on all of them. */
+void shim_comm_new(MPI_Comm parent, MPI_Comm comm) {
+  if (comm == MPI_COMM_NULL) return;
+  struct cinfo *p = cinfo_get(parent, 1);
+  uint64_t x = p->gid * 0x100000001B3ull ^ ++p->ncreated;
+  x ^= x >> 29;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 32;
+  struct cinfo *c = cinfo_get(comm, 1);
+  c->gid = x | 4; /* never 1 (WORLD) or 2 (SELF) */
+  c->ncoll = 0;
+}
+
+void shim_coll_begin(MPI_Comm comm) {
+  if (comm == MPI_COMM_SELF || replay_running) return;
+  struct cinfo *c = cinfo_get(comm, 1);
+  int spins = 0;
+  while (__atomic_load_n(&limited, __ATOMIC_ACQUIRE) && c->ncoll >= c->target) {
+    /* this rank is as far as any on this communicator: wait for the checkpoint, outside */
+    int depth = shim_depth;
+    shim_depth = 1;
+    shim_leave();
+    pause_briefly(&spins);
+    shim_enter();
+    shim_depth = depth;
+    c = cinfo_get(comm, 1);
+  }
+  c->ncoll++;
+}
+
+/* ------------------------------------------------------------------ the drain */
+
+/* Calls the lower half directly: the checkpoint thread holds it already. */
+#define CK(fn, ...)                                   \
+  ({                                                  \
+    uint64_t up_ = fs_get();                          \
+    shim_upper_fs = up_;                              \
+    fs_set(shim_lower_fs);                            \
+    int r_ = shim_lh->fn(__VA_ARGS__);                \
+    fs_set(up_);                                      \
+    r_;                                               \
+  })
+
+
+
+struct scan {
+  int64_t pending;     /* send, collective and other requests not complete yet */
+  int64_t persistent;  /* persistent requests (not supported by checkpoints yet) */
+};
+
+static void scan_req(int64_t v, uint64_t *real, struct shim_req *m, void *arg) {
+  struct scan *s = arg;
+  (void)v;
+  if (m->kind == SHIM_REQ_PERSISTENT) {
+    s->persistent++;
+    return;
+  }
+  if (m->done || m->cancelled) return;
+  int flag = 0;
+  struct lh_status st;
+  /* drives progress without consuming the application's request */
+  if (CK(MPI_Request_get_status, *real, &flag, &st) != MPI_SUCCESS) return;
+  if (flag) {
+    m->done = 1;
+    m->st = st;
+    if (m->kind == SHIM_REQ_RECV && !m->counted) {
+      shim_nrecvd++;
+      m->counted = 1;
+    }
+  } else if (m->kind != SHIM_REQ_RECV) {
+    s->pending++;
+  }
+}
+
+/* One round of agreement: targets for every communicator, and whether the job is quiet. */
+static int agree(int *quiet, char *err, size_t errlen) {
+  uint64_t dt_long = vh_real(VK_DATATYPE, MPI_LONG), op_max = vh_real(VK_OP, MPI_MAX),
+           op_sum = vh_real(VK_OP, MPI_SUM), dt_byte = vh_real(VK_DATATYPE, MPI_BYTE);
+  int64_t k = 0;
+  for (uint32_t i = 0; i < ccap; i++)
+    if (ctab[i].comm && ctab[i].comm != MPI_COMM_SELF && ctab[i].gid) k++;
+  int64_t kmax = 0;
+  uint64_t r;
+  int rc = CK(MPI_Iallreduce, &k, &kmax, 1, dt_long, op_max, ck_comm, &r);
+  if (rc == MPI_SUCCESS) rc = shim_wait(&r, NULL);
+  if (rc != MPI_SUCCESS) goto fail;
+  int size = 0;
+  CK(MPI_Comm_size, ck_comm, &size);
+  int64_t *mine = calloc((size_t)(2 * kmax + 1), sizeof *mine);
+  int64_t *all = calloc((size_t)(2 * kmax + 1) * (size_t)size, sizeof *all);
+  if (!mine || !all) shim_die("out of memory");
+  int n = 0;
+  for (uint32_t i = 0; i < ccap; i++)
+    if (ctab[i].comm && ctab[i].comm != MPI_COMM_SELF && ctab[i].gid) {
+      mine[2 * n] = (int64_t)ctab[i].gid;
+      mine[2 * n + 1] = (int64_t)ctab[i].ncoll;
+      n++;
+    }
+  rc = CK(MPI_Iallgather, mine, (int)(2 * kmax * 8), dt_byte, all, (int)(2 * kmax * 8), dt_byte, ck_comm, &r);
+  if (rc == MPI_SUCCESS) rc = shim_wait(&r, NULL);
+  if (rc != MPI_SUCCESS) { free(mine); free(all); goto fail; }
+  int64_t behind = 0;
+  for (uint32_t i = 0; i < ccap; i++) {
+    struct cinfo *c = &ctab[i];
+    if (!c->comm || c->comm == MPI_COMM_SELF || !c->gid) continue;
+    uint64_t t = c->ncoll;
+    for (int64_t j = 0; j < (int64_t)size * kmax; j++)
+      if ((uint64_t)all[2 * j] == c->gid && (uint64_t)all[2 * j + 1] > t) t = (uint64_t)all[2 * j + 1];
+    c->target = t;
+    if (c->ncoll < t) behind++;
+  }
+  free(mine);
+  free(all);
+  struct scan s = {0, 0};
+  vh_req_foreach(scan_req, &s);
+  int64_t local[4] = {behind, s.pending, (int64_t)(shim_nsent - shim_nrecvd), s.persistent}, global[4];
+  rc = CK(MPI_Iallreduce, local, global, 4, dt_long, op_sum, ck_comm, &r);
+  if (rc == MPI_SUCCESS) rc = shim_wait(&r, NULL);
+  if (rc != MPI_SUCCESS) goto fail;
+  if (global[3] > 0) {
+    snprintf(err, errlen, "the job has %ld persistent MPI requests; checkpoints of jobs using MPI_Send_init/MPI_Recv_init are not supported yet", (long)global[3]);
+    return -1;
+  }
+  *quiet = global[0] == 0 && global[1] == 0 && global[2] == 0;
+  return 0;
+fail:
+  snprintf(err, errlen, "the MPI library failed during the checkpoint's agreement (error class %d)", rc);
+  return -1;
+}
+
+static void cancel_recv(int64_t v, uint64_t *real, struct shim_req *m, void *arg) {
+  (void)v, (void)arg;
+  if (m->kind != SHIM_REQ_RECV || m->done || m->cancelled) return;
+  struct lh_status st;
+  uint64_t r = *real;
+  CK(MPI_Cancel, &r);
+  CK(MPI_Wait, &r, &st);
+  if (st.cancelled) {
+    m->cancelled = 1;
+  } else {
+    m->done = 1;
+    m->st = st;
+    if (!m->counted) shim_nrecvd++;
+    m->counted = 1;
+    /* its real request is consumed: stand in a completed one */
+    CK(lh_completed, &st, &r);
+  }
+  *real = r;
+}
+
+static int presuspend(char *err, size_t errlen) {
+  if (!ck_ready) return 0;
+  const char *t = getenv("MANA_MPI_DRAIN_TIMEOUT");
+  double limit = t && *t ? atof(t) : 60.0;
+  double start = MPI_Wtime();
+  __atomic_store_n(&limited, 1, __ATOMIC_RELEASE);
+  for (int round = 0;; round++) {
+    take_lower();
+    int quiet = 0;
+    if (agree(&quiet, err, errlen) != 0) {
+      give_lower();
+      __atomic_store_n(&limited, 0, __ATOMIC_RELEASE);
+      return -1;
+    }
+    if (quiet) break;
+    give_lower();
+    /* every rank takes the same decision, so every rank gives up in the same round */
+    if (MPI_Wtime() - start > limit && round > 0) {
+      snprintf(err, errlen, "MPI messages or collectives stayed in flight for %.0f s (MANA_MPI_DRAIN_TIMEOUT); the job goes on", limit);
+      __atomic_store_n(&limited, 0, __ATOMIC_RELEASE);
+      return -1;
+    }
+    struct timespec ts = {0, 500000};
+    nanosleep(&ts, NULL);
+  }
+  /* quiet: the receives still posted cannot match anything now */
+  vh_req_foreach(cancel_recv, NULL);
+  return 0; /* the lower half stays held until resume */
+}
+
+/* Requests that completed before the checkpoint are made anew in a new lower half (a restart
+   dropped their real handles); any other request not to be posted again is gone. */
+static void renew(int64_t v, uint64_t *real, struct shim_req *m, void *arg) {
+  (void)v, (void)arg;
+  if (*real != 0 || m->cancelled) return;
+  if (m->done) CK(lh_completed, &m->st, real);
+  else *real = vh_null(VK_REQUEST);
+}
+
+/* Receives are posted again in their original order (MPI matches in posting order). */
+struct order { int64_t v; uint64_t seq; };
+static struct order *ord;
+static int nord;
+static void collect(int64_t v, uint64_t *real, struct shim_req *m, void *arg) {
+  (void)real, (void)arg;
+  if (m->cancelled) { ord[nord].v = v; ord[nord].seq = m->seq; nord++; }
+}
+static void count_req(int64_t v, uint64_t *real, struct shim_req *m, void *arg) {
+  (void)v, (void)real, (void)m;
+  (*(int *)arg)++;
+}
+static int cmp_order(const void *a, const void *b) {
+  const struct order *x = a, *y = b;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void repost_all(void) {
+  int n = 0;
+  vh_req_foreach(renew, NULL);
+  vh_req_foreach(count_req, &n);
+  ord = calloc((size_t)n + 1, sizeof *ord);
+  if (!ord) shim_die("out of memory");
+  nord = 0;
+  vh_req_foreach(collect, NULL);
+  qsort(ord, (size_t)nord, sizeof *ord, cmp_order);
+  for (int i = 0; i < nord; i++) {
+    struct shim_req *m = vh_req_meta(ord[i].v);
+    if (!m) continue;
+    uint64_t r = 0;
+    int rc = CK(MPI_Irecv, m->buf, m->count, vh_real(VK_DATATYPE, m->datatype), m->source, m->tag,
+                vh_real(VK_COMM, m->comm), &r);
+    if (rc != MPI_SUCCESS) shim_die("cannot post a receive again after a checkpoint (error class %d)", rc);
+    int64_t v = ord[i].v;
+    vh_set_real(VK_REQUEST, v, r);
+    m->cancelled = 0;
+  }
+  free(ord);
+  ord = NULL;
+}
+
+static void resume(int restarted) {
+  (void)restarted;
+  if (!ck_ready) return;
+  if (shim_depth > 0) {
+    repost_all();
+    give_lower();
+  }
+  __atomic_store_n(&limited, 0, __ATOMIC_RELEASE);
+}
+
+static int exclude_ranges(uint64_t (*out)[2], int max) {
+  if (!shim_lh) return 0;
+  int n = mana_mpi_lower_ranges(out, max);
+  return n < 0 ? 0 : n;
+}
+
+static int exclude_tids(int32_t *out, int max) {
+  if (!shim_lh) return 0;
+  int n = CK(lh_tids, out, max);
+  return n < 0 ? 0 : n;
+}
+
+/* ------------------------------------------------------------------ restart */
+
+static void drop_real(int64_t v, uint64_t *real, struct shim_req *m, void *arg) {
+  (void)v, (void)m, (void)arg;
+  *real = 0;
+}
+
+static int restart(char *const *env, char *err, size_t errlen) {
+  if (!ck_ready) return 0;
+  extern char **environ;
+  char **saved = environ;
+  environ = (char **)env;
+  __atomic_store_n(&limited, 0, __ATOMIC_RELEASE);
+  shim_lh = NULL;
+  shim_ensure_lower();
+  int provided = 0;
+  int rc = CK(MPI_Init_thread, NULL, NULL, shim_thread_level(), &provided);
+  shim_after_init();
+  environ = saved;
+  if (rc != MPI_SUCCESS) {
+    snprintf(err, errlen, "MPI_Init of the new lower half failed (error class %d)", rc);
+    return -1;
+  }
+  vh_req_foreach(drop_real, NULL);
+  vh_reset();
+  rc = CK(MPI_Comm_dup, vh_real(VK_COMM, MPI_COMM_WORLD), &ck_comm);
+  if (rc != MPI_SUCCESS) {
+    snprintf(err, errlen, "cannot duplicate MPI_COMM_WORLD in the new lower half (error class %d)", rc);
+    return -1;
+  }
+  return replay_all(err, errlen);
+}
+
+static const struct mana_plugin plugin = {
+    .version = MANA_PLUGIN_VERSION,
+    .name = "mpi",
+    .presuspend = presuspend,
+    .exclude_ranges = exclude_ranges,
+    .exclude_tids = exclude_tids,
+    .resume = resume,
+    .restart = restart,
+};
+
+/* After MPI_Init: the private communicator, and the plugin when libmana is loaded. */
+void shim_ckpt_stop(void) { ck_ready = 0; }
+
+void shim_ckpt_init(void) {
+  cinfo_get(MPI_COMM_WORLD, 1);
+  int (*reg)(const struct mana_plugin *) = (int (*)(const struct mana_plugin *))dlsym(RTLD_DEFAULT, "mana_plugin_register");
+  if (!reg) return;
+  if (LH_CALL(MPI_Comm_dup, vh_real(VK_COMM, MPI_COMM_WORLD), &ck_comm) != MPI_SUCCESS) return;
+  if (reg(&plugin) == 0) ck_ready = 1;
+}

@@ -1,0 +1,97 @@
+/* The replay log: every call that made an MPI object (communicator, group, datatype, op, ...)
+ * or changed one, recorded with its arguments in the order made (upper.gen.c writes the
+ * records; the functions written by hand add theirs here). After a restart the log is played
+ * against the new lower half, through the same MPI functions, and each object made again is
+ * bound to the handle the application already holds. The log lives in the upper half, so it
+ * is in every image. */
+#include <stdio.h>
+#include <string.h>
+
+#include "shim.h"
+
+#define HIDDEN __attribute__((visibility("hidden")))
+HIDDEN int replay_running;
+static struct replay_rec *head, **tail = &head;
+static uint64_t nrecords;
+
+void *replay_new(int fn, size_t size) {
+  struct replay_rec *r = calloc(1, size);
+  if (!r) shim_die("out of memory for the MPI replay log");
+  r->fn = fn;
+  *tail = r;
+  tail = &r->next;
+  nrecords++;
+  return r;
+}
+
+void *replay_copy(const void *p, size_t n) {
+  if (!p) return NULL;
+  void *c = malloc(n ? n : 1);
+  if (!c) shim_die("out of memory for the MPI replay log");
+  memcpy(c, p, n);
+  return c;
+}
+
+char *replay_strdup(const char *s) { return s ? replay_copy(s, strlen(s) + 1) : NULL; }
+
+int *replay_weights(const int *w, int n) {
+  if (w == MPI_UNWEIGHTED || w == MPI_WEIGHTS_EMPTY) return (int *)(uintptr_t)w;
+  return replay_copy(w, (size_t)(n > 0 ? n : 0) * sizeof(int));
+}
+
+int shim_sum(const int *a, int n) {
+  int s = 0;
+  for (int i = 0; i < n; i++) s += a[i];
+  return s;
+}
+
+int shim_last(const int *a, int n) { return n > 0 ? a[n - 1] : 0; }
+
+int shim_len_ndims(MPI_Comm comm) {
+  int n = 0;
+  PMPI_Cartdim_get(comm, &n);
+  return n;
+}
+
+/* Records of the functions written by hand (negative ids). */
+enum { REPLAY_OP_CREATE = -1 };
+struct replay_op { struct replay_rec h; intptr_t slot; int commute; int64_t op; };
+
+void replay_log_op_create(int slot, int commute, MPI_Op op) {
+  if (replay_running) return;
+  struct replay_op *r = replay_new(REPLAY_OP_CREATE, sizeof *r);
+  r->slot = slot;
+  r->commute = commute;
+  r->op = op;
+}
+
+static int replay_custom(struct replay_rec *h) {
+  if (h->fn == REPLAY_OP_CREATE) {
+    struct replay_op *r = (struct replay_op *)h;
+    uint64_t real = 0;
+    int rc = LH_CALL(MPI_Op_create, (void *)r->slot, r->commute, &real);
+    if (rc == MPI_SUCCESS) vh_alias(VK_OP, r->op, vh_make(VK_OP, real));
+    return rc;
+  }
+  return MPI_ERR_INTERN;
+}
+
+int replay_all(char *err, size_t errlen) {
+  replay_running = 1;
+  uint64_t i = 0;
+  for (struct replay_rec *r = head; r; r = r->next, i++) {
+    int rc = r->fn < 0 ? replay_custom(r) : replay_one(r);
+    if (rc != MPI_SUCCESS) {
+      replay_running = 0;
+      char msg[MPI_MAX_ERROR_STRING];
+      int len = 0;
+      msg[0] = 0;
+      PMPI_Error_string(rc, msg, &len);
+      snprintf(err, errlen, "replaying %s (call %lu of %lu that made MPI objects) on the new MPI failed: %s",
+               r->fn < 0 ? "MPI_Op_create" : replay_name(r->fn), (unsigned long)i + 1, (unsigned long)nrecords, msg);
+      return -1;
+    }
+  }
+  replay_running = 0;
+  return 0;
+}
