@@ -267,8 +267,8 @@ async function main(): Promise<void> {
   }
   // issue 3: a 4-thread process holding the largest size, each thread owning a part
   if (want('B3') && sizes.length) await b3(Math.max(...sizes), false, 'random', 4);
-  const mpi = only?.split(',').filter((id) => id === 'B1' || id === 'B2') ?? [];
-  if (mpi.length) rows.push(...mpiBench(Math.max(5, reps), (id) => mpi.includes(id)));
+  const mpi = (only?.split(',') ?? []).filter((id): id is 'B1' | 'B2' => id === 'B1' || id === 'B2');
+  if (mpi.length) mpiBench(Math.max(5, reps), (id) => (mpi as string[]).includes(id), rows);
   printTable();
   rmSync(root, { recursive: true, force: true });
   rmSync(`/dev/shm/mana-bench-random-${process.pid}`, { force: true });

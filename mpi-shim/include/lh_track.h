@@ -60,6 +60,9 @@ int lh_track_tids(int32_t *out, int max);
 /* 1 if addr lies in any range lh_track_ranges would report, else 0. */
 int lh_track_contains(uint64_t addr);
 
+/* File descriptors the lower world opened through libc and has not closed. Returns the count. */
+int lh_track_fds(int32_t *out, int max);
+
 /* How many times the tracker had to forget a range because its table could not grow (each
  * such range is then reported as upper-half memory: safe, but a bug worth knowing about). */
 uint64_t lh_track_dropped(void);

@@ -128,6 +128,11 @@ static int p_lh_ranges(void *out, int max) {
   return f ? f(out, max) : -1;
 }
 
+static int p_lh_fds(int32_t *out, int max) {
+  int (*f)(int32_t *, int) = (int (*)(int32_t *, int))dlsym(RTLD_DEFAULT, "lh_track_fds");
+  return f ? f(out, max) : -1;
+}
+
 static int p_lh_tids(int32_t *out, int max) {
   int (*f)(int32_t *, int) = (int (*)(int32_t *, int))dlsym(RTLD_DEFAULT, "lh_track_tids");
   return f ? f(out, max) : -1;
@@ -201,6 +206,7 @@ int main(void) {
   api.lh_test_spin = p_lh_test_spin;
   api.lh_ranges = p_lh_ranges;
   api.lh_tids = p_lh_tids;
+  api.lh_fds = p_lh_fds;
   api.lh_completed = p_lh_completed;
   lh_fill_api(&api);
   back(&api);

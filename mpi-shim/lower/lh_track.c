@@ -24,6 +24,13 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <limits.h>
 #include <link.h>
 #include <linux/futex.h>
@@ -852,4 +859,156 @@ EXPORT uint64_t lh_track_dropped(void)
     uint64_t d = dropped;
     unlock(&m);
     return d;
+}
+
+/* ---- file descriptors opened by the lower world ------------------------------------------
+ * The lower half's sockets, pipes, epoll and event fds (its PMI connection, its progress
+ * engine) must not be saved: a restart starts a new lower half with its own. Every libc call
+ * of the lower world that makes an fd goes through these wrappers (first in LD_PRELOAD);
+ * calls glibc makes internally (e.g. shm_open's open) do not, and are then refused by the
+ * checkpointer, never silently dropped. */
+#define LH_MAX_FD 65536
+static _Atomic uint64_t fd_bits[LH_MAX_FD / 64];
+
+static int fd_mark(int fd)
+{
+    if (fd >= 0 && fd < LH_MAX_FD)
+        atomic_fetch_or(&fd_bits[fd / 64], 1ull << (fd % 64));
+    return fd;
+}
+
+static void fd_clear(int fd)
+{
+    if (fd >= 0 && fd < LH_MAX_FD)
+        atomic_fetch_and(&fd_bits[fd / 64], ~(1ull << (fd % 64)));
+}
+
+#define FD_WRAP(ret, name, params, args, type)                                                 \
+    typedef ret(*name##_fn) params;                                                            \
+    EXPORT ret name params                                                                     \
+    {                                                                                          \
+        static _Atomic(name##_fn) real;                                                        \
+        name##_fn f = atomic_load(&real);                                                      \
+        if (!f) {                                                                              \
+            f = (name##_fn)dlsym(RTLD_NEXT, #name);                                            \
+            if (!f) { errno = ENOSYS; return -1; }                                             \
+            atomic_store(&real, f);                                                            \
+        }                                                                                      \
+        return fd_mark(f args);                                                                \
+    }
+
+FD_WRAP(int, socket, (int d, int t, int p), (d, t, p), int)
+FD_WRAP(int, accept, (int s, struct sockaddr *a, socklen_t *l), (s, a, l), int)
+FD_WRAP(int, accept4, (int s, struct sockaddr *a, socklen_t *l, int fl), (s, a, l, fl), int)
+FD_WRAP(int, epoll_create, (int n), (n), int)
+FD_WRAP(int, epoll_create1, (int fl), (fl), int)
+FD_WRAP(int, eventfd, (unsigned int v, int fl), (v, fl), int)
+FD_WRAP(int, timerfd_create, (int c, int fl), (c, fl), int)
+FD_WRAP(int, signalfd, (int fd, const sigset_t *m, int fl), (fd, m, fl), int)
+FD_WRAP(int, memfd_create, (const char *n, unsigned int fl), (n, fl), int)
+FD_WRAP(int, dup, (int fd), (fd), int)
+FD_WRAP(int, dup2, (int a, int b), (a, b), int)
+FD_WRAP(int, dup3, (int a, int b, int fl), (a, b, fl), int)
+FD_WRAP(int, creat, (const char *p, mode_t m), (p, m), int)
+FD_WRAP(int, inotify_init, (void), (), int)
+FD_WRAP(int, inotify_init1, (int fl), (fl), int)
+
+typedef int (*open_fn)(const char *, int, ...);
+typedef int (*openat_fn)(int, const char *, int, ...);
+#define OPEN_WRAP(name)                                                                        \
+    EXPORT int name(const char *p, int fl, ...)                                                \
+    {                                                                                          \
+        static _Atomic(open_fn) real;                                                          \
+        open_fn f = atomic_load(&real);                                                        \
+        if (!f) { f = (open_fn)dlsym(RTLD_NEXT, #name); if (!f) { errno = ENOSYS; return -1; } \
+                  atomic_store(&real, f); }                                                    \
+        mode_t m = 0;                                                                          \
+        if (fl & (O_CREAT | O_TMPFILE)) { va_list ap; va_start(ap, fl); m = va_arg(ap, mode_t); va_end(ap); } \
+        return fd_mark(f(p, fl, m));                                                           \
+    }
+#define OPENAT_WRAP(name)                                                                      \
+    EXPORT int name(int d, const char *p, int fl, ...)                                         \
+    {                                                                                          \
+        static _Atomic(openat_fn) real;                                                        \
+        openat_fn f = atomic_load(&real);                                                      \
+        if (!f) { f = (openat_fn)dlsym(RTLD_NEXT, #name); if (!f) { errno = ENOSYS; return -1; } \
+                  atomic_store(&real, f); }                                                    \
+        mode_t m = 0;                                                                          \
+        if (fl & (O_CREAT | O_TMPFILE)) { va_list ap; va_start(ap, fl); m = va_arg(ap, mode_t); va_end(ap); } \
+        return fd_mark(f(d, p, fl, m));                                                        \
+    }
+OPEN_WRAP(open)
+OPEN_WRAP(open64)
+OPENAT_WRAP(openat)
+OPENAT_WRAP(openat64)
+
+typedef int (*pipe_fn)(int[2]);
+typedef int (*pipe2_fn)(int[2], int);
+typedef int (*socketpair_fn)(int, int, int, int[2]);
+EXPORT int pipe(int fds[2])
+{
+    static _Atomic(pipe_fn) real;
+    pipe_fn f = atomic_load(&real);
+    if (!f) { f = (pipe_fn)dlsym(RTLD_NEXT, "pipe"); if (!f) { errno = ENOSYS; return -1; } atomic_store(&real, f); }
+    int rc = f(fds);
+    if (rc == 0) { fd_mark(fds[0]); fd_mark(fds[1]); }
+    return rc;
+}
+EXPORT int pipe2(int fds[2], int fl)
+{
+    static _Atomic(pipe2_fn) real;
+    pipe2_fn f = atomic_load(&real);
+    if (!f) { f = (pipe2_fn)dlsym(RTLD_NEXT, "pipe2"); if (!f) { errno = ENOSYS; return -1; } atomic_store(&real, f); }
+    int rc = f(fds, fl);
+    if (rc == 0) { fd_mark(fds[0]); fd_mark(fds[1]); }
+    return rc;
+}
+EXPORT int socketpair(int d, int t, int p, int fds[2])
+{
+    static _Atomic(socketpair_fn) real;
+    socketpair_fn f = atomic_load(&real);
+    if (!f) { f = (socketpair_fn)dlsym(RTLD_NEXT, "socketpair"); if (!f) { errno = ENOSYS; return -1; } atomic_store(&real, f); }
+    int rc = f(d, t, p, fds);
+    if (rc == 0) { fd_mark(fds[0]); fd_mark(fds[1]); }
+    return rc;
+}
+
+typedef int (*close_fn)(int);
+EXPORT int close(int fd)
+{
+    static _Atomic(close_fn) real;
+    close_fn f = atomic_load(&real);
+    if (!f) { f = (close_fn)dlsym(RTLD_NEXT, "close"); if (!f) { errno = ENOSYS; return -1; } atomic_store(&real, f); }
+    fd_clear(fd);
+    return f(fd);
+}
+
+typedef int (*fcntl_fn)(int, int, ...);
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+    static _Atomic(fcntl_fn) real;
+    fcntl_fn f = atomic_load(&real);
+    if (!f) { f = (fcntl_fn)dlsym(RTLD_NEXT, "fcntl"); if (!f) { errno = ENOSYS; return -1; } atomic_store(&real, f); }
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    int rc = f(fd, cmd, arg);
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) fd_mark(rc);
+    return rc;
+}
+
+EXPORT int lh_track_fds(int32_t *out, int max)
+{
+    int n = 0;
+    for (int w = 0; w < LH_MAX_FD / 64; w++) {
+        uint64_t b = atomic_load(&fd_bits[w]);
+        while (b) {
+            int bit = __builtin_ctzll(b);
+            b &= b - 1;
+            if (n < max) out[n] = w * 64 + bit;
+            n++;
+        }
+    }
+    return n;
 }

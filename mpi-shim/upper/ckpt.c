@@ -414,6 +414,12 @@ static int exclude_tids(int32_t *out, int max) {
   return n < 0 ? 0 : n;
 }
 
+static int exclude_fds(int32_t *out, int max) {
+  if (!shim_lh) return 0;
+  int n = CK(lh_fds, out, max);
+  return n < 0 ? 0 : n;
+}
+
 /* ------------------------------------------------------------------ restart */
 
 static void drop_real(int64_t v, uint64_t *real, struct shim_req *m, void *arg) {
@@ -455,6 +461,7 @@ static const struct mana_plugin plugin = {
     .exclude_tids = exclude_tids,
     .resume = resume,
     .restart = restart,
+    .exclude_fds = exclude_fds,
 };
 
 /* After MPI_Init: the private communicator, and the plugin when libmana is loaded. */

@@ -154,7 +154,8 @@ void mana_copy_deleted_fds(void) {
       if (mana_parse_u64(d->d_name, NULL, &v, 10) != 0) continue;
       int fd = (int)v;
       struct stat st;
-      if (fd <= 2 || fd == dfd || fd == mana_sock_fd || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+      if (fd <= 2 || fd == dfd || fd == mana_sock_fd || mana_plugin_fd_excluded(fd) || fstat(fd, &st) != 0 ||
+          !S_ISREG(st.st_mode))
         continue;
       read_fd_link(fd);
       if (link_is_deleted())
@@ -283,7 +284,8 @@ int mana_add_fds(void *wp, const char *image_path, char *err) {
       uint64_t v;
       if (mana_parse_u64(d->d_name, NULL, &v, 10) != 0) continue;
       int fd = (int)v;
-      if (fd == dfd || fd == mana_sock_fd) continue;
+      /* a plugin's own fds (the MPI lower half's sockets) are neither saved nor refused */
+      if (fd == dfd || fd == mana_sock_fd || mana_plugin_fd_excluded(fd)) continue;
       struct stat st;
       if (fstat(fd, &st) != 0) continue;
       if (have_img && st.st_dev == img.st_dev && st.st_ino == img.st_ino) continue;
@@ -354,6 +356,10 @@ int mana_check_children(char *err, size_t errlen) {
       struct dirent64 *d = (struct dirent64 *)(dents + off);
       off += d->d_reclen;
       if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
+      uint64_t tid;
+      /* children of a thread a plugin keeps out (a lower half's) are the plugin's business */
+      if (mana_parse_u64(d->d_name, NULL, &tid, 10) == 0 && mana_plugin_tid_excluded((int)tid))
+        continue;
       char path[64];
       struct mana_fmt p;
       mana_fmt_init(&p, path, sizeof path);

@@ -18,7 +18,7 @@
 #include "mana_wire.h"
 #include "rawsys.h"
 
-struct mana_config mana_cfg = {.ckpt_signal = SIGUSR2};
+struct mana_config mana_cfg = {.ckpt_signal = SIGUSR2, .mpi_rank = -1, .mpi_size = -1};
 struct mana_restart_info mana_restart_info;
 long mana_tid_offset = -1;
 uint64_t mana_rw_start, mana_rw_end; /* libmana's own writable segment(s) */
@@ -133,9 +133,73 @@ static void *ckpt_thread_start(void *arg) {
   return mana_ckpt_thread_main(arg);
 }
 
-__attribute__((constructor)) static void mana_init(void) {
+/* MPI rank mode. LD_PRELOAD reaches the launcher, its daemons (hydra_pmi_proxy, orted,
+ * slurmstepd's children...) and the ranks alike; only a rank carries one of these. The first
+ * one set wins; SLURM_PROCID counts only inside a job step (SLURM_STEP_ID), since a batch
+ * script has it too. */
+static const char *const rank_vars[][2] = {
+    {"PMI_RANK", "PMI_SIZE"},
+    {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"},
+    {"PMIX_RANK", "PMIX_SIZE"},
+    {"SLURM_PROCID", "SLURM_NTASKS"},
+};
+
+static int parse_nonneg(const char *s) {
+  uint64_t v;
+  const char *end;
+  if (!s || !*s || mana_parse_u64(s, &end, &v, 10) != 0 || *end || v > 0x7fffffff) return -1;
+  return (int)v;
+}
+
+int mana_mpi_rank_from(const char *(*get)(const char *key, void *arg), void *arg, int *rank,
+                       int *size) {
+  int n = (int)(sizeof rank_vars / sizeof rank_vars[0]);
+  for (int i = 0; i < n; i++) {
+    if (i == n - 1 && !get("SLURM_STEP_ID", arg)) continue;
+    int r = parse_nonneg(get(rank_vars[i][0], arg));
+    if (r < 0) continue;
+    *rank = r;
+    /* the size that goes with the rank's own variable, else any the launcher set */
+    *size = parse_nonneg(get(rank_vars[i][1], arg));
+    for (int k = 0; k < n && *size < 0; k++) *size = parse_nonneg(get(rank_vars[k][1], arg));
+    return 0;
+  }
+  return -1;
+}
+
+static const char *get_env(const char *key, void *arg) {
+  (void)arg;
+  return getenv(key);
+}
+
+volatile int mana_init_done;
+
+/* 1 when the environment makes libmana active: an agent socket and, in an MPI job, a rank. */
+static int env_says_enabled(int *rank, int *size) {
   const char *sock = getenv(MANA_ENV_AGENT_SOCK);
-  if (!sock || !*sock) return;
+  if (!sock || !*sock) return 0;
+  const char *mpi = getenv(MANA_ENV_MPI_JOB);
+  if (mpi && strcmp(mpi, "1") == 0 && mana_mpi_rank_from(get_env, NULL, rank, size) != 0)
+    return 0; /* a launcher or one of its daemons: inert, and the environment stays for the ranks */
+  return 1;
+}
+
+int mana_will_be_enabled(void) {
+  int rank = -1, size = -1;
+  return env_says_enabled(&rank, &size);
+}
+
+static void mana_init_body(void);
+
+__attribute__((constructor)) static void mana_init(void) {
+  mana_init_body();
+  __atomic_store_n(&mana_init_done, 1, __ATOMIC_RELEASE);
+}
+
+static void mana_init_body(void) {
+  int rank = -1, size = -1;
+  if (!env_says_enabled(&rank, &size)) return;
+  const char *sock = getenv(MANA_ENV_AGENT_SOCK);
   if (strlen(sock) >= sizeof mana_cfg.sock_path) {
     fprintf(stderr, "mana: %s is too long; running without checkpoints\n", MANA_ENV_AGENT_SOCK);
     return;
@@ -143,6 +207,11 @@ __attribute__((constructor)) static void mana_init(void) {
   strcpy(mana_cfg.sock_path, sock);
   const char *id = getenv(MANA_ENV_PROC_ID);
   mana_cfg.proc_id = id ? atoi(id) : 0;
+  if (rank >= 0) {
+    mana_cfg.proc_id = rank; /* one MANA_PROC_ID reaches every rank: the rank is the id */
+    mana_cfg.mpi_rank = rank;
+    mana_cfg.mpi_size = size;
+  }
   const char *sig = getenv(MANA_ENV_CKPT_SIGNAL);
   if (sig && *sig) {
     int s = atoi(sig);

@@ -36,6 +36,8 @@ struct mana_config {
   int ckpt_signal;
   int proc_id;
   int drop_fds;         /* MANA_DROP_FDS=1: record unrestorable fds as SKIPPED, don't refuse */
+  int mpi_rank;         /* MPI rank mode (MANA_MPI_JOB=1): this rank, else -1 */
+  int mpi_size;         /* the job's size when the launcher said, else -1 */
   char sock_path[512];
 };
 
@@ -53,6 +55,36 @@ extern int mana_ckpt_tid;
 
 /* init.c */
 uint64_t mana_get_fs_base(void);
+/* MPI rank mode: the rank and size the launcher gave this process, from an environment
+ * lookup (getenv, or the restart environment); 0 with *rank, *size (-1 unknown), or -1 when
+ * the environment names no rank (a launcher or one of its daemons). */
+/* the constructor has run (mana_cfg.enabled is final); before that, whether it will enable
+ * libmana (the environment's verdict) */
+extern volatile int mana_init_done;
+int mana_will_be_enabled(void);
+int mana_mpi_rank_from(const char *(*get)(const char *key, void *arg), void *arg, int *rank,
+                       int *size);
+
+/* plugin.c: mana_plugin.h's dispatchers, all on the checkpoint thread */
+/* presuspend of every plugin registered now (they make up the round); 0, or -1 with the
+ * failing plugin's one-line reason in err (later plugins are not asked) */
+int mana_plugins_presuspend(char *err, size_t errlen);
+/* restarted = 0: resume(0) of each plugin presuspended since the last resume;
+ * restarted = 1: resume(1) of every plugin */
+void mana_plugins_resume(int restarted);
+/* before parking: the tids the round's plugins keep out (never signalled, parked or saved) */
+int mana_plugins_collect_tids(char *err, size_t errlen);
+int mana_plugin_tid_excluded(int tid);
+/* fds plugins keep out of the image (their own sockets, ...): asked once per image */
+void mana_plugins_collect_fds(void);
+int mana_plugin_fd_excluded(int fd);
+/* while parked: the ranges the round's plugins keep out of the image, cut to whole pages,
+ * sorted and merged; returns how many */
+int mana_plugins_collect_ranges(void);
+/* the next piece of [*from, end) that is saved (1), or 0 when nothing of it is left */
+int mana_plugins_next_piece(uint64_t *from, uint64_t end, uint64_t *ps, uint64_t *pe);
+/* in the restored process: restart(env) of every plugin; 0, or -1 with a reason in err */
+int mana_plugins_restart(char *err, size_t errlen);
 
 /* sig.c */
 int mana_real_sigaction(int sig, const struct sigaction *act, struct sigaction *old);

@@ -138,8 +138,18 @@ static void classify(const struct line *l, struct mana_img_region *r) {
   }
 }
 
+/* Bytes of [start, end) that are saved (not excluded by a plugin). */
+static uint64_t saved_bytes(uint64_t start, uint64_t end) {
+  uint64_t from = start, ps, pe, n = 0;
+  while (mana_plugins_next_piece(&from, end, &ps, &pe)) n += pe - ps;
+  return n;
+}
+
 uint64_t mana_raw_total(void) {
   mana_vvar_start = mana_vdso_start = mana_vdso_end = 0;
+  /* memory the plugins keep out of the image (a lower half), asked once per image, now that
+   * the application is parked; mana_add_regions cuts it out of the snapshot's lines */
+  mana_plugins_collect_ranges();
   if (snapshot() != 0) {
     len = 0;
     return 0;
@@ -156,7 +166,9 @@ uint64_t mana_raw_total(void) {
       mana_vdso_end = l.end;
     }
     if (skipped(&l)) continue;
-    total += l.end - l.start;
+    uint64_t keep = saved_bytes(l.start, l.end);
+    if (!keep) continue;
+    total += keep;
     if (unreadable_anon(&l)) unread_cap++;
     if (changes_while_writing(&l)) arena_size += l.end - l.start;
   }
@@ -219,6 +231,34 @@ static int make_readable(const struct line *l, char *err) {
   return 0;
 }
 
+/* One saved piece [ps, pe) of the snapshot line lp (the whole line when nothing is excluded). */
+static int add_piece(mana_img_writer *w, const struct line *lp, uint64_t ps, uint64_t pe,
+                     char *err) {
+  struct line l = *lp;
+  struct mana_img_region r;
+  l.offset = lp->offset + (ps - lp->start); /* a file mapping's piece starts further in */
+  l.start = ps;
+  l.end = pe;
+  classify(&l, &r);
+  /* A shared file mapping is re-mapped from its file at restart, not saved: write its dirty
+   * pages back now so that the file on disk is what the program saw at this checkpoint
+   * (also after a node crash). Changes made to the file afterwards are seen at restart. */
+  if (r.kind == MANA_R_SHARED_FILE && (r.prot & PROT_WRITE))
+    raw_syscall3(SYS_msync, r.start, r.end - r.start, MS_SYNC);
+  const char *path = l.path[0] ? l.path : NULL;
+  const void *data = (const void *)r.start;
+  uint64_t size = r.end - r.start;
+  /* the whole line decides, as it did when mana_raw_total sized the arena */
+  if (!(r.flags & MANA_RF_NO_DATA) && changes_while_writing(lp) &&
+      arena_used + size <= arena_size) {
+    void *copy = (void *)(arena + arena_used);
+    memcpy(copy, data, size);
+    arena_used += size;
+    data = copy;
+  }
+  return mana_imgw_add_region(w, &r, path, data, err);
+}
+
 int mana_add_regions(void *wp, char *err) {
   mana_img_writer *w = wp;
   if (len == 0) {
@@ -229,7 +269,6 @@ int mana_add_regions(void *wp, char *err) {
   }
   size_t pos = 0;
   struct line l;
-  struct mana_img_region r;
   if (arena_size) {
     long a = raw_syscall6(SYS_mmap, 0, arena_size, PROT_READ | PROT_WRITE,
                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -259,24 +298,15 @@ int mana_add_regions(void *wp, char *err) {
   }
   while (next_line(&pos, &l)) {
     if (skipped(&l)) continue;
-    classify(&l, &r);
-    /* A shared file mapping is re-mapped from its file at restart, not saved: write its dirty
-     * pages back now so that the file on disk is what the program saw at this checkpoint
-     * (also after a node crash). Changes made to the file afterwards are seen at restart. */
-    if (r.kind == MANA_R_SHARED_FILE && (r.prot & PROT_WRITE))
-      raw_syscall3(SYS_msync, r.start, r.end - r.start, MS_SYNC);
-    const char *path = l.path[0] ? l.path : NULL;
-    const void *data = (const void *)r.start;
-    uint64_t size = r.end - r.start;
+    uint64_t from = l.start, ps, pe;
+    /* A line may be excluded in part (the kernel merges adjacent anonymous mappings, so a
+     * plugin's memory can share a line with the application's): only the pieces left are
+     * saved, as regions of their own. A line excluded as a whole is not touched at all. */
+    if (!mana_plugins_next_piece(&from, l.end, &ps, &pe)) continue;
     if (unreadable_anon(&l) && make_readable(&l, err) != 0) return -1;
-    if (!(r.flags & MANA_RF_NO_DATA) && changes_while_writing(&l) &&
-        arena_used + size <= arena_size) {
-      void *copy = (void *)(arena + arena_used);
-      memcpy(copy, data, size);
-      arena_used += size;
-      data = copy;
-    }
-    if (mana_imgw_add_region(w, &r, path, data, err) != 0) return -1;
+    do {
+      if (add_piece(w, &l, ps, pe, err) != 0) return -1;
+    } while (mana_plugins_next_piece(&from, l.end, &ps, &pe));
   }
   return 0;
 }

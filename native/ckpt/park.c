@@ -172,6 +172,7 @@ static int scan_tasks(int *all_parked, int *new_signals) {
       uint64_t tid;
       if (mana_parse_u64(d->d_name, NULL, &tid, 10) != 0) continue;
       if ((int)tid == mana_ckpt_tid) continue;
+      if (mana_plugin_tid_excluded((int)tid)) continue; /* a plugin's (lower half): left alone */
       seen++;
       if (!was_signaled((int)tid)) {
         if (nsignaled >= (int)(sizeof signaled / sizeof signaled[0])) {

@@ -21,6 +21,7 @@
 #define RESTARTED 2
 
 static int suspended;
+static int presuspended; /* the plugins' presuspend ran this round: resume(0) is owed */
 
 extern void *__curbrk; /* glibc's cached program break (exported by libc.so.6) */
 
@@ -193,6 +194,10 @@ static int send_hello(int restarted, uint64_t generation) {
   fmt_kv_str(&f, "host", uname(&u) == 0 ? u.nodename : "");
   fmt_kv_u64(&f, "restarted", (uint64_t)restarted);
   fmt_kv_u64(&f, "generation", generation);
+  if (mana_cfg.mpi_rank >= 0) {
+    fmt_kv_u64(&f, "mpi_rank", (uint64_t)mana_cfg.mpi_rank);
+    if (mana_cfg.mpi_size >= 0) fmt_kv_u64(&f, "mpi_size", (uint64_t)mana_cfg.mpi_size);
+  }
   return send_msg(MANA_MSG_HELLO, tx);
 }
 
@@ -211,6 +216,15 @@ static void progress_cb(void *arg, uint64_t raw_done, uint64_t stored_done) {
 
 void mana_set_progress_total(uint64_t total) { progress_total = total; }
 void (*mana_progress_fn(void))(void *, uint64_t, uint64_t) { return progress_cb; }
+
+/* Lookup in the restart environment ("K=V\0K=V\0\0"). */
+static const char *restart_env_get(const char *key, void *arg) {
+  (void)arg;
+  size_t kl = mana_strlen(key);
+  for (const char *p = mana_restart_info.env; *p; p += mana_strlen(p) + 1)
+    if (mana_strneq(p, key, kl) && p[kl] == '=') return p + kl + 1;
+  return NULL;
+}
 
 /* The restored checkpoint thread takes over from the restore program: it waits until every
  * application thread has left restorer code, removes the restorer, and rejoins an agent. */
@@ -246,6 +260,20 @@ static __attribute__((noinline)) void restart_path(void) {
       if (mana_parse_u64(p + 13, NULL, &id, 10) == 0) mana_cfg.proc_id = (int)id;
     }
   }
+  /* restarted by an MPI launcher: the rank it gave the restore program is the id */
+  const char *mpi = restart_env_get("MANA_MPI_JOB", NULL);
+  int rank, size;
+  if (mpi && mana_streq(mpi, "1") && mana_mpi_rank_from(restart_env_get, NULL, &rank, &size) == 0) {
+    mana_cfg.proc_id = rank;
+    mana_cfg.mpi_rank = rank;
+    mana_cfg.mpi_size = size;
+  }
+}
+
+static void exit_now(int status) {
+  raw_syscall1(SYS_exit_group, status);
+  for (;;) {
+  }
 }
 
 static __attribute__((noinline)) int do_write(const char *path, int compress, uint64_t gen,
@@ -278,9 +306,19 @@ static void handle_write(void) {
   err[0] = 0;
   int rc = do_write(path, compress, gen, parent, err, sizeof err, &hdr);
   if (rc == RESTARTED) {
-    /* we are now the restored process: rejoin an agent and wait for RESUME */
+    presuspended = 0; /* resume(1) replaces this round's resume(0) */
+    /* we are now the restored process: the plugins rebuild what was left out (a lower half,
+     * its threads) from the new environment, before anything else */
+    if (mana_plugins_restart(err, sizeof err) != 0) {
+      say("mana restart: ");
+      say(err);
+      say("\n");
+      exit_now(71); /* not exit(): atexit handlers and stdio may block on a parked thread */
+    }
+    /* rejoin an agent and wait for RESUME */
     if (connect_agent(0) != 0) {
       /* nobody will ever resume us: let the application run unmanaged */
+      mana_plugins_resume(1);
       mana_unpark_all();
       round_over();
       mana_cfg.enabled = 0;
@@ -292,6 +330,7 @@ static void handle_write(void) {
       if (t < 0) {
         say("mana: the agent closed the connection before RESUME after restart; resuming "
             "without checkpoints\n");
+        mana_plugins_resume(1);
         mana_unpark_all();
         round_over();
         mana_cfg.enabled = 0;
@@ -301,6 +340,7 @@ static void handle_write(void) {
       if (t == MANA_MSG_SUSPEND) send_msg(MANA_MSG_SUSPENDED, "ok=1\n"); /* already parked */
       if (t == MANA_MSG_WRITE) send_msg(MANA_MSG_WRITTEN, "error=WRITE before RESUME after restart\n");
     }
+    mana_plugins_resume(1);
     mana_unpark_all();
     round_over(); /* the gate was set when the image was written */
     send_msg(MANA_MSG_RESUMED, "");
@@ -336,11 +376,30 @@ void *mana_ckpt_thread_main(void *arg) {
         mana_fmt_init(&f, tx, sizeof tx);
         if (suspended) {
           fmt_kv_u64(&f, "ok", 1);
-        } else if (wait_enabled() != 0) {
+          send_msg(MANA_MSG_SUSPENDED, tx);
+          break;
+        }
+        if (presuspended) {
+          /* the last round's RESUME never came: close it for the plugins first */
+          mana_plugins_resume(0);
+          presuspended = 0;
+        }
+        if (wait_enabled() != 0) {
           round_over();
           fmt_kv_str(&f, "error", "mana: the application has checkpoints disabled "
                      "(mana_disable_ckpt) and did not enable them before the coordinator's "
                      "phase timeout; shorten the critical section or raise --phase-timeout-ms");
+          send_msg(MANA_MSG_SUSPENDED, tx);
+          break;
+        }
+        /* the plugins' presuspend (an MPI drain: may take seconds and talk to other
+         * processes while the application runs on), then the threads they keep out */
+        presuspended = 1;
+        if (mana_plugins_presuspend(err, sizeof err) != 0 ||
+            mana_plugins_collect_tids(err, sizeof err) != 0) {
+          /* nothing is parked; the agent's RESUME calls resume(0) of the plugins */
+          round_over();
+          fmt_kv_str(&f, "error", err);
         } else if (mana_park_all(err, sizeof err) == 0) {
           suspended = 1;
           fmt_kv_u64(&f, "ok", 1);
@@ -359,6 +418,8 @@ void *mana_ckpt_thread_main(void *arg) {
         if (!mana_cfg.enabled) return NULL;
         break;
       case MANA_MSG_RESUME:
+        if (presuspended) mana_plugins_resume(0); /* before any application thread runs */
+        presuspended = 0;
         if (suspended) mana_unpark_all();
         round_over();
         send_msg(MANA_MSG_RESUMED, "");
@@ -374,6 +435,8 @@ void *mana_ckpt_thread_main(void *arg) {
     }
   }
   /* the agent went away: never leave the application parked */
+  if (presuspended) mana_plugins_resume(0);
+  presuspended = 0;
   if (suspended) mana_unpark_all();
   round_over();
   if (mana_sock_fd >= 0) close(mana_sock_fd);

@@ -124,6 +124,7 @@ int mana_write_image(const char *path, int compress, uint64_t generation, const 
   /* before anything is written: a refusal leaves no partial image behind */
   if (mana_check_children(err, errlen) != 0) return -1;
   fill_info(generation);
+  mana_plugins_collect_fds();
   mana_copy_deleted_fds(); /* new anonymous regions: before the memory map is read */
   uint64_t total = mana_raw_total(); /* also finds vvar/vdso */
   info.vvar_start = mana_vvar_start;

@@ -28,10 +28,11 @@
 extern "C" {
 #endif
 
-#define MANA_PLUGIN_VERSION 1
+/* 2 added exclude_fds */
+#define MANA_PLUGIN_VERSION 2
 
 struct mana_plugin {
-  int version; /* MANA_PLUGIN_VERSION */
+  int version; /* MANA_PLUGIN_VERSION (1: without exclude_fds) */
   const char *name;
   /* 0 to go on, non-zero (with a one-line reason in err) to abandon this checkpoint */
   int (*presuspend)(char *err, size_t errlen);
@@ -45,6 +46,9 @@ struct mana_plugin {
      was started with (the new launcher's), NULL-terminated; 0 or non-zero with err: the
      process then exits with that line, status 71 */
   int (*restart)(char *const *env, char *err, size_t errlen);
+  /* fills out with file descriptors that are not saved (the lower half's sockets, ...);
+     returns the count. Asked while the other threads are parked. May be NULL. */
+  int (*exclude_fds)(int32_t *out, int max);
 };
 
 /* 0, or -1 when libmana is inert (not under mana) or already has a plugin of that name */

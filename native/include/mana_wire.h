@@ -9,6 +9,10 @@
  *
  * Conversation (one socket per process, the process connects):
  *   proc  -> HELLO      proc_id, pid, host, restarted (0|1), generation (of the restored image)
+ *                       [mpi_rank, mpi_size]: only in MPI rank mode (MANA_MPI_JOB=1): the rank a
+ *                       launcher the agent did not start gave this process (then proc_id equals
+ *                       it) and the job's size (absent when the launcher did not say); the agent
+ *                       adopts such a process although it is not its child
  *   agent -> SUSPEND    generation                 proc parks all its threads
  *   proc  -> SUSPENDED  ok=1 | error=...
  *   agent -> WRITE      generation, path, compress (zstd level, 0 = raw)
@@ -64,5 +68,10 @@ struct mana_wire_header {
 /* "1": fds that cannot be restored (pipes, sockets, devices, eventfd, ...) are recorded as
  * SKIPPED instead of failing the checkpoint (mana launch --drop-unrestorable-fds) */
 #define MANA_ENV_DROP_FDS "MANA_DROP_FDS"
+/* "1": MPI rank mode. libmana is preloaded into an MPI launcher and inherited by its daemons
+ * and ranks: a process with no rank variable (PMI_RANK, OMPI_COMM_WORLD_RANK, PMIX_RANK,
+ * SLURM_PROCID with SLURM_STEP_ID) stays inert and leaves the environment alone; a rank uses
+ * its rank as proc_id (MANA_PROC_ID is ignored) and names it in HELLO */
+#define MANA_ENV_MPI_JOB "MANA_MPI_JOB"
 
 #endif

@@ -3,7 +3,12 @@
  * Rebuilds a checkpointed process inside this process: everything that can fail for a
  * reason the user can fix is checked before the point of no return (exit 70 with one line
  * on stderr); after it, the address space is the image's and failure is fatal (exit 71).
- * --check runs those checks only and exits 0 (silently) or 70 (the same line). */
+ * --check runs those checks only and exits 0 (silently) or 70 (the same line).
+ *
+ * MPI restart: an MPI launcher starts this program once per rank with the same arguments,
+ * so "%r" in IMAGE stands for the rank, zero-padded to 5 digits as in rank-NNNNN.img; the
+ * rank is the first of PMI_RANK (Hydra), OMPI_COMM_WORLD_RANK (Open MPI), PMIX_RANK,
+ * SLURM_PROCID (srun) that is set. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -167,6 +172,59 @@ __attribute__((noreturn)) void restore_main(void) {
   restore_threads(r);
 }
 
+/* The rank this process has under its MPI launcher, or -1 (none set); dies on garbage. */
+static long launcher_rank(const char **which) {
+  static const char *const vars[] = {"PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"};
+  for (size_t k = 0; k < sizeof vars / sizeof vars[0]; k++) {
+    const char *v = getenv(vars[k]);
+    if (!v || !*v) continue;
+    char *end;
+    errno = 0;
+    long r = strtol(v, &end, 10);
+    if (errno || *end || r < 0 || r > 9999999)
+      die("%s=%.20s is not a rank number; cannot choose this rank's image", vars[k], v);
+    *which = vars[k];
+    return r;
+  }
+  return -1;
+}
+
+/* image_path = arg with every "%r" replaced by this process's rank (5 digits, zero-padded). */
+static void select_image(const char *arg) {
+  if (!strstr(arg, "%r")) {
+    if (strlen(arg) >= sizeof image_path) die("image path too long: %.60s...", arg);
+    strcpy(image_path, arg);
+    return;
+  }
+  const char *which = NULL;
+  long rank = launcher_rank(&which);
+  if (rank < 0)
+    die("%s names the image by MPI rank (%%r), but none of PMI_RANK, OMPI_COMM_WORLD_RANK, "
+        "PMIX_RANK, SLURM_PROCID is set; run it under an MPI launcher, or name the image",
+        arg);
+  char num[16];
+  snprintf(num, sizeof num, "%05ld", rank);
+  size_t n = 0;
+  for (const char *p = arg; *p;) {
+    const char *piece = p;
+    size_t len = 1;
+    if (p[0] == '%' && p[1] == 'r') {
+      piece = num;
+      len = strlen(num);
+      p += 2;
+    } else {
+      p++;
+    }
+    if (n + len >= sizeof image_path) die("image path too long: %.60s...", arg);
+    memcpy(image_path + n, piece, len);
+    n += len;
+  }
+  image_path[n] = 0;
+  if (access(image_path, F_OK) != 0)
+    die("there is no image %s for MPI rank %ld (%s); was the job started with more ranks "
+        "than the checkpoint has?", image_path, rank, which);
+}
+
 int main(int argc, char **argv) {
   int i = 1;
   for (; i < argc && argv[i][0] == '-'; i++) {
@@ -177,8 +235,7 @@ int main(int argc, char **argv) {
              argv[i]);
   }
   if (i != argc - 1) die("usage: mana_restore [--allow-missing-files] [--check] IMAGE");
-  if (strlen(argv[i]) >= sizeof image_path) die("image path too long: %.60s...", argv[i]);
-  strcpy(image_path, argv[i]);
+  select_image(argv[i]);
   save_env();
   skip_mm_map = getenv("MANA_RESTORE_NO_MM_MAP") != NULL;
   __asm__ volatile("movq %0, %%rsp\n\t"

@@ -1,7 +1,10 @@
 // The node agent: starts the managed processes (or mana_restore for them), relays the
-// coordinator's commands to their libmana over the unix socket, and reports back.
+// coordinator's commands to their libmana over the unix socket, and reports back. For an MPI
+// job it starts the launcher (mpirun, mpiexec, srun) and adopts the ranks the launcher starts:
+// each says HELLO with mpi_rank/mpi_size and becomes the managed process procId = rank.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
 import * as os from "node:os";
 import { constants as osConstants } from "node:os";
 import { UserError } from "../errors.js";
@@ -9,7 +12,7 @@ import { CoordinatorClient, type CoordAddress } from "../rpc/client.js";
 import { procInfo, type AgentCommand, type ProcInfo, type Register, type Registered } from "../rpc/types.js";
 import { CoordinatorLink } from "./coordinator-link.js";
 import { ProcSocketServer, type ProcConnection } from "./proc-socket.js";
-import { MANA_ENV_AGENT_SOCK, MANA_ENV_DROP_FDS, MANA_ENV_PROC_ID } from "./wire.gen.js";
+import { MANA_ENV_AGENT_SOCK, MANA_ENV_DROP_FDS, MANA_ENV_MPI_JOB, MANA_ENV_PROC_ID } from "./wire.gen.js";
 import { intField, type WireMessage } from "./wire.js";
 
 /** Where a managed process is in the checkpoint conversation (mana_wire.h). */
@@ -35,7 +38,12 @@ export interface ManagedProc {
   command: string;
   restarted: boolean;
   generation: number;
-  child: ChildProcess;
+  /** null for an adopted MPI rank (a child of the launcher, not of this agent) */
+  child: ChildProcess | null;
+  /** an MPI launcher: tracked for the job's exit, never checkpointed */
+  launcher: boolean;
+  /** MPI: the job's rank count as the rank (or the launcher's -n) says, 0 = unknown */
+  mpiSize: number;
   conn: ProcConnection | null;
   phase: ProcPhase;
   /** SUSPEND asked for before libmana said HELLO: sent on HELLO. */
@@ -57,14 +65,64 @@ export interface AgentOptions {
   restart?: { generation: number; procIds: number[] };
   /** --drop-unrestorable-fds: libmana records pipes, sockets, ... as skipped instead of refusing. */
   dropFds?: boolean;
-  /**
-   * The program is an MPI launcher (mpirun, mpiexec, srun): it is started with `env` added to
-   * the environment and without libmana, so neither it nor its ranks ever connect. Until MPI
-   * checkpointing exists, a SUSPEND for it is refused at once with `noCheckpoint` instead of
-   * waiting for a HELLO that never comes.
-   */
-  mpi?: { env: Record<string, string>; noCheckpoint: string };
+  /** The job is an MPI job: see AgentMpi. */
+  mpi?: AgentMpi;
   log: (msg: string) => void;
+}
+
+/**
+ * An MPI job. The program this agent starts is the launcher, with `env` (the rank environment
+ * of launch/mpi.ts) and MANA_MPI_JOB=1 added: libmana, preloaded into the launcher when
+ * `preload` (launch; at restart the ranks are the static mana_restore), stays inert in every
+ * process without a rank variable and passes the environment on; each rank connects with
+ * mpi_rank/mpi_size in its HELLO and is adopted as procId = rank. The launcher itself gets an
+ * id from the coordinator's launcher range and is never checkpointed.
+ */
+export interface AgentMpi {
+  env: Record<string, string>;
+  flavour: string;
+  /** rank count from the launcher's command line (0 = unknown) */
+  size: number;
+  launcherArgv: string[];
+  preload: boolean;
+  /**
+   * --mpi with a program and no launcher: the program is the job's one rank (an MPI
+   * singleton), started and checkpointed as a plain process (procId 0) with `env` added.
+   */
+  singleton?: boolean;
+}
+
+/**
+ * How a rank that is not our child ended: the exit code of a zombie still in /proc (its parent,
+ * the launcher's proxy, reaps it soon after), else -1 (unknown: the launcher reports it).
+ */
+function rankExitStatus(pid: number): { status: number; signal: string } {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // rest[0] is field 3 (state); exit_code is field 52 (Linux >= 3.5)
+    if (rest[0] === "Z" && rest.length >= 50) {
+      const w = Number(rest[49]);
+      if (Number.isInteger(w)) {
+        const sig = w & 0x7f;
+        if (sig === 0) return { status: (w >> 8) & 0xff, signal: "" };
+        const name = Object.entries(osConstants.signals).find(([, n]) => n === sig)?.[0] ?? "";
+        return { status: 128 + sig, signal: name };
+      }
+    }
+  } catch {
+    // already reaped
+  }
+  return { status: -1, signal: "" };
+}
+
+/** The rank's own command line (what it runs), for display and the manifest. */
+function procCmdline(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a !== "").join(" ");
+  } catch {
+    return "";
+  }
 }
 
 /** Time between SIGTERM and SIGKILL when the coordinator kills the job. */
@@ -110,10 +168,22 @@ export class Agent {
 
   /** Environment of a managed process: libmana preloaded ahead of any LD_PRELOAD it had. */
   private procEnv(procId: number): NodeJS.ProcessEnv {
-    if (this.opts.mpi) return { ...process.env, ...this.opts.mpi.env };
     const prev = process.env.LD_PRELOAD;
+    const mpi = this.opts.mpi;
+    if (mpi && !mpi.singleton) {
+      // no MANA_PROC_ID: a rank's procId is its rank (and a restored rank keeps its image's)
+      return {
+        ...process.env,
+        ...mpi.env,
+        ...(mpi.preload ? { LD_PRELOAD: prev ? `${this.opts.libmana}:${prev}` : this.opts.libmana } : {}),
+        [MANA_ENV_MPI_JOB]: "1",
+        [MANA_ENV_AGENT_SOCK]: this.socketPath,
+        ...(this.opts.dropFds ? { [MANA_ENV_DROP_FDS]: "1" } : {}),
+      };
+    }
     return {
       ...process.env,
+      ...(mpi?.env ?? {}),
       LD_PRELOAD: prev ? `${this.opts.libmana}:${prev}` : this.opts.libmana,
       [MANA_ENV_AGENT_SOCK]: this.socketPath,
       [MANA_ENV_PROC_ID]: String(procId),
@@ -123,7 +193,7 @@ export class Agent {
   }
 
   /** Asks the coordinator for procIds (it numbers the job's processes across nodes). */
-  allocProcIds(count: number): Promise<number[]> {
+  allocProcIds(count: number, launcher = false): Promise<number[]> {
     const requestId = this.nextRequest++;
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
@@ -134,14 +204,15 @@ export class Agent {
         clearTimeout(t);
         resolve(ids);
       });
-      this.link.send({ allocProcIds: { requestId, count } });
+      this.link.send({ allocProcIds: { requestId, count, launcher } });
     });
   }
 
-  /** Starts a new managed process with inherited stdio. */
+  /** Starts a new managed process with inherited stdio (for an MPI job: its launcher). */
   async spawnProgram(argv: string[]): Promise<ManagedProc> {
-    const [procId] = await this.allocProcIds(1);
-    return this.spawnManaged(procId as number, argv[0] as string, argv.slice(1), argv.join(" "), false, 0);
+    const launcher = !!this.opts.mpi && !this.opts.mpi.singleton;
+    const [procId] = await this.allocProcIds(1, launcher);
+    return this.spawnManaged(procId as number, argv[0] as string, argv.slice(1), argv.join(" "), false, 0, launcher);
   }
 
   /** Starts mana_restore for one image; the restored process keeps mana_restore's pid. */
@@ -150,7 +221,7 @@ export class Agent {
     return this.spawnManaged(procId, restoreBin, args, command, true, generation);
   }
 
-  private spawnManaged(procId: number, file: string, args: string[], command: string, restarted: boolean, generation: number): Promise<ManagedProc> {
+  private spawnManaged(procId: number, file: string, args: string[], command: string, restarted: boolean, generation: number, launcher = false): Promise<ManagedProc> {
     return new Promise((resolve, reject) => {
       const child = spawn(file, args, { stdio: "inherit", env: this.procEnv(procId) });
       let resolveExit: (v: { status: number; signal: string }) => void = () => undefined;
@@ -162,6 +233,8 @@ export class Agent {
         restarted,
         generation,
         child,
+        launcher,
+        mpiSize: launcher ? (this.opts.mpi?.size ?? 0) : 0,
         conn: null,
         phase: restarted ? "restoring" : "running",
         pendingSuspend: null,
@@ -190,14 +263,28 @@ export class Agent {
     });
   }
 
-  /** Forwards a signal to every managed process. */
+  /**
+   * Forwards a signal to every process this agent started (an MPI launcher passes it on to
+   * its ranks, as it would without mana).
+   */
   signalAll(sig: NodeJS.Signals): void {
     for (const p of this.procs.values()) {
       try {
-        p.child.kill(sig);
+        p.child?.kill(sig);
       } catch {
         // already gone
       }
+    }
+  }
+
+  /** Sends a signal to a managed process, started or adopted; false when it is gone. */
+  private signal(p: ManagedProc, sig: NodeJS.Signals): boolean {
+    try {
+      if (p.child) return p.child.kill(sig);
+      process.kill(p.pid, sig);
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -218,6 +305,8 @@ export class Agent {
       connected: p.conn !== null,
       state: p.phase === "restoring" ? "restoring" : p.phase,
       agentId: this.id,
+      launcher: p.launcher,
+      mpiSize: p.mpiSize,
     });
   }
 
@@ -232,6 +321,7 @@ export class Agent {
       restartTotal: this.restartPending && this.opts.restart ? this.opts.restart.procIds.length : 0,
       restartGeneration: this.opts.restart?.generation ?? 0,
       restartProcIds: this.restartPending && this.opts.restart ? this.opts.restart.procIds : [],
+      mpi: this.opts.mpi ? { flavour: this.opts.mpi.flavour, size: this.opts.mpi.size, launcherArgv: this.opts.mpi.launcherArgv } : null,
     };
   }
 
@@ -284,10 +374,10 @@ export class Agent {
           this.link.send({ suspended: { procId: id, generation: gen, attempt, error: "no such process on this agent (it exited)" } });
           continue;
         }
-        if (this.opts.mpi) {
-          // never sent, so nothing to resume: the round aborts and the job runs on (the update
-          // undoes the coordinator's "suspending" mark, which no HELLO would ever correct)
-          this.link.send({ suspended: { procId: id, generation: gen, attempt, error: this.opts.mpi.noCheckpoint } });
+        if (p.launcher) {
+          // the coordinator never includes launchers; an older one might: refuse at once
+          // rather than wait for a HELLO that never comes (the update undoes "suspending")
+          this.link.send({ suspended: { procId: id, generation: gen, attempt, error: "it is the MPI launcher, which is not checkpointed" } });
           this.link.send({ procUpdate: { proc: this.info(p) } });
         } else if (p.conn) {
           p.phase = "suspending";
@@ -326,14 +416,10 @@ export class Agent {
       for (const id of cmd.kill.procIds) {
         const p = this.procs.get(id);
         if (!p) continue;
-        try {
-          p.child.kill(sig);
-        } catch {
-          continue;
-        }
+        if (!this.signal(p, sig)) continue;
         if (sig !== "SIGKILL") {
           const t = setTimeout(() => {
-            if (!p.exited) p.child.kill("SIGKILL");
+            if (!p.exited) this.signal(p, "SIGKILL");
           }, KILL_GRACE_MS);
           t.unref();
         }
@@ -348,8 +434,9 @@ export class Agent {
     if (m.name === "HELLO") {
       const procId = intField(f, "proc_id", -1);
       const pid = intField(f, "pid");
-      const p = this.procs.get(procId);
-      if (!p || p.pid !== pid) {
+      let p = this.procs.get(procId);
+      if (!p || p.pid !== pid) p = this.adoptRank(f, pid, procId);
+      if (!p) {
         // A child of a managed process inherits its environment (and libmana); only the
         // process we started is checkpointed here. Keep the connection open and silent.
         if (!this.ignoredPids.has(pid)) {
@@ -362,6 +449,7 @@ export class Agent {
       p.conn = conn;
       p.outstanding = []; // a new libmana connection answers nothing sent on the old one
       this.connProc.set(conn, procId);
+      if (f.mpi_size) p.mpiSize = intField(f, "mpi_size", p.mpiSize);
       if (f.restarted === "1") {
         p.restarted = true;
         p.generation = intField(f, "generation", p.generation);
@@ -450,6 +538,63 @@ export class Agent {
       });
   }
 
+  /**
+   * An MPI rank started by the launcher (not by us) says HELLO: it becomes the managed process
+   * procId = its rank. A fresh rank names its rank (mpi_rank); a restored one may only have the
+   * proc_id of its image, which is its rank too, and counts when this restart expects it.
+   */
+  private adoptRank(f: Record<string, string>, pid: number, procId: number): ManagedProc | undefined {
+    const mpi = this.opts.mpi;
+    if (!mpi || pid <= 0) return undefined;
+    const restarted = f.restarted === "1";
+    let rank = f.mpi_rank !== undefined && f.mpi_rank !== "" ? intField(f, "mpi_rank", -1) : -1;
+    if (rank < 0 && restarted && this.opts.restart?.procIds.includes(procId)) rank = procId;
+    if (rank < 0) return undefined;
+    const old = this.procs.get(rank);
+    if (old && !old.exited && old.pid !== pid) {
+      if (old.launcher || old.conn) {
+        this.opts.log(`pid ${pid} says it is MPI rank ${rank}, but pid ${old.pid} is already; ignoring it`);
+        return undefined;
+      }
+      // an earlier rank of that number that lost its connection is gone
+      this.rankGone(old);
+    }
+    let resolveExit: (v: { status: number; signal: string }) => void = () => undefined;
+    const exitPromise = new Promise<{ status: number; signal: string }>((r) => (resolveExit = r));
+    const p: ManagedProc = {
+      procId: rank,
+      pid,
+      command: procCmdline(pid) || this.opts.command,
+      restarted,
+      generation: restarted ? intField(f, "generation", 0) : 0,
+      child: null,
+      launcher: false,
+      mpiSize: intField(f, "mpi_size", mpi.size),
+      conn: null,
+      phase: restarted ? "restoring" : "running",
+      pendingSuspend: null,
+      outstanding: [],
+      exited: null,
+      exitPromise,
+    };
+    this.rankExit.set(p, resolveExit);
+    this.procs.set(rank, p);
+    if (process.env.MANA_DEBUG) this.opts.log(`adopted MPI rank ${rank}${p.mpiSize ? ` of ${p.mpiSize}` : ""} (pid ${pid})${restarted ? ", restored" : ""}`);
+    return p;
+  }
+
+  private readonly rankExit = new WeakMap<ManagedProc, (v: { status: number; signal: string }) => void>();
+
+  /** An adopted rank closed its connection: it has ended (its launcher reaps it, not us). */
+  private rankGone(p: ManagedProc): void {
+    if (p.exited) return;
+    p.exited = rankExitStatus(p.pid);
+    p.conn = null;
+    if (this.procs.get(p.procId) === p) this.procs.delete(p.procId);
+    this.link.send({ exited: { procId: p.procId, status: p.exited.status, signal: p.exited.signal } });
+    this.rankExit.get(p)?.(p.exited);
+  }
+
   private procOf(conn: ProcConnection): ManagedProc | undefined {
     const id = this.connProc.get(conn);
     if (id === undefined) return undefined;
@@ -464,6 +609,12 @@ export class Agent {
     const open = p.outstanding;
     p.outstanding = [];
     if (p.exited) return;
+    if (!p.child) {
+      // an adopted rank: its connection lasts as long as its libmana, i.e. the process; the
+      // round (if any) learns of it as of any exit
+      this.rankGone(p);
+      return;
+    }
     // Fail a checkpoint in flight at once rather than at the phase timeout.
     const last = open[open.length - 1];
     const { generation, attempt } = last ?? { generation: 0, attempt: "" };

@@ -18,6 +18,7 @@ export const MANA_ENV_AGENT_SOCK = "MANA_AGENT_SOCK";
 export const MANA_ENV_PROC_ID = "MANA_PROC_ID";
 export const MANA_ENV_CKPT_SIGNAL = "MANA_CKPT_SIGNAL";
 export const MANA_ENV_DROP_FDS = "MANA_DROP_FDS";
+export const MANA_ENV_MPI_JOB = "MANA_MPI_JOB";
 
 /** Message type numbers by name (HELLO, SUSPEND, ...). */
 export const MSG_TYPES = {

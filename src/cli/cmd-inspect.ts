@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { UsageError, UserError } from "../errors.js";
 import { readImage, verifyImage, type ImageDescription, type VerifyResult } from "../native.js";
 import { imageChain, type ChainLink } from "../store/chain.js";
+import type { ManifestMpi } from "../store/manifest.js";
 import { resolveGeneration } from "../store/resolve.js";
 import { optFlag, parseArgs, type OptSpec } from "./args.js";
 import { formatBytes, table } from "./format.js";
@@ -45,10 +46,10 @@ export async function cmdInspect(argv: string[]): Promise<number> {
   if (!fs.existsSync(target)) throw new UserError(`${target} does not exist`);
 
   let reports: ImageReport[];
-  let genInfo: { dir: string; generation: number; jobId: string; command: string; created: string } | undefined;
+  let genInfo: { dir: string; generation: number; jobId: string; command: string; created: string; mpi?: ManifestMpi } | undefined;
   if (fs.statSync(target).isDirectory()) {
     const gen = resolveGeneration(target);
-    genInfo = { dir: gen.dir, generation: gen.manifest.generation, jobId: gen.manifest.jobId, command: gen.manifest.command, created: gen.manifest.created };
+    genInfo = { dir: gen.dir, generation: gen.manifest.generation, jobId: gen.manifest.jobId, command: gen.manifest.command, created: gen.manifest.created, ...(gen.manifest.mpi ? { mpi: gen.manifest.mpi } : {}) };
     reports = gen.manifest.procs.map((mp) => {
       const file = path.join(gen.dir, mp.image);
       if (!fs.existsSync(file)) throw new UserError(`image ${file} listed in manifest.json is missing`);
@@ -69,7 +70,13 @@ export async function cmdInspect(argv: string[]): Promise<number> {
   } else {
     const parts: string[] = [];
     if (genInfo) {
-      parts.push(`generation ${genInfo.generation}: ${genInfo.dir}\n  job ${genInfo.jobId}, created ${genInfo.created}, ${reports.length} image(s)\n  command: ${genInfo.command}`);
+      let head = `generation ${genInfo.generation}: ${genInfo.dir}\n  job ${genInfo.jobId}, created ${genInfo.created}, ${reports.length} image(s)\n  command: ${genInfo.command}`;
+      const m = genInfo.mpi;
+      if (m) {
+        head += `\n  mpi: ${m.size} rank(s) over ${m.flavour === "mpich" ? "MPICH" : "Open MPI"}, launched by: ${m.launcherArgv.join(" ")}`;
+        head += `\n  rank hosts: ${m.rankHosts.map((h, r) => `${r}=${h}`).join(" ")}`;
+      }
+      parts.push(head);
     }
     for (const r of reports) parts.push(formatImage(r));
     process.stdout.write(parts.join("\n\n") + "\n");

@@ -2,9 +2,9 @@
 // starts the job's coordinator, starts the program with libmana preloaded, relays checkpoint
 // requests, forwards SIGINT/SIGTERM/SIGHUP, and exits with the program's status.
 import * as fs from "node:fs";
-import { Agent } from "../agent/agent.js";
+import { Agent, type AgentMpi } from "../agent/agent.js";
 import { UsageError, UserError } from "../errors.js";
-import { checkShim, detectLauncher, lowerHalf, MPI_NO_CHECKPOINT, mpiRankEnv, parseFlavour } from "../launch/mpi.js";
+import { checkShim, detectLauncher, lowerHalf, mpiRankEnv, parseFlavour, rankCountFromArgv } from "../launch/mpi.js";
 import { libmanaPath } from "../paths.js";
 import { CoordinatorClient, type CoordAddress } from "../rpc/client.js";
 import { optFlag, optString, parseArgs, type OptSpec, type Parsed } from "./args.js";
@@ -45,7 +45,10 @@ orterun, ...) or srun, mana tells MPICH's launcher from Open MPI's (symlinks, el
 and starts it with mana's MPI shim first on LD_LIBRARY_PATH, so ranks built with mana mpicc or
 with Debian's mpicc.mpich load mana's libmpi, and MANA_MPI naming the lower half (for Open MPI
 also OMPI_MCA_rmaps_base_oversubscribe=1, and OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM)=1 as root).
-Checkpointing MPI jobs is not supported yet (mana issue 5): a checkpoint request fails at once.
+libmana is preloaded with MANA_MPI_JOB=1: it stays inert in the launcher and its helpers, and
+each rank joins the job as process <its rank>. The ranks are checkpointed as a set (images
+rank-NNNNN.img by rank); a checkpoint asked for before every rank has started fails at once.
+mana restart starts a new launcher for them, of either MPI (mana restart --mpi).
 
 environment: MANA_COORD_HOST MANA_COORD_PORT MANA_CHECKPOINT_DIR MANA_CHECKPOINT_INTERVAL
              MANA_COMPRESS MANA_TMPDIR`;
@@ -96,12 +99,19 @@ export async function cmdLaunch(argv: string[]): Promise<number> {
   const mpiOpt = optString(p, "mpi");
   const requested = mpiOpt === undefined ? undefined : parseFlavour(mpiOpt);
   const launcher = detectLauncher(program[0] as string);
-  let mpi: { env: Record<string, string>; noCheckpoint: string } | undefined;
+  let mpi: AgentMpi | undefined;
   if (launcher || requested) {
     const flavour = lowerHalf(launcher, requested);
     checkShim(flavour);
-    mpi = { env: mpiRankEnv(launcher, flavour), noCheckpoint: MPI_NO_CHECKPOINT };
-    if (interval) process.stderr.write(`mana launch: ${MPI_NO_CHECKPOINT}; the job runs without its -i ${interval} checkpoints\n`);
+    // without a launcher (--mpi with a program) the program is the one rank: a singleton
+    mpi = {
+      env: mpiRankEnv(launcher, flavour),
+      flavour,
+      size: launcher ? rankCountFromArgv(program) : 1,
+      launcherArgv: [...program],
+      preload: true,
+      singleton: !launcher,
+    };
     if (process.env.MANA_DEBUG) {
       const via = launcher ? `${launcher.name} (${launcher.realPath})` : "no launcher";
       process.stderr.write(`mana launch: MPI job via ${via}, lower half ${flavour}: ${Object.entries(mpi.env).map(([k, v]) => `${k}=${v}`).join(" ")}\n`);
@@ -109,7 +119,7 @@ export async function cmdLaunch(argv: string[]): Promise<number> {
   }
 
   const libmana = libmanaPath();
-  if (!mpi && !fs.existsSync(libmana)) {
+  if (!fs.existsSync(libmana)) {
     throw new UserError(`the checkpointer ${libmana} is missing; build it with npm run build (or make -C native)`);
   }
 

@@ -3,11 +3,13 @@
 // the coordinator's restart barrier, and exit with the restored program's status.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Agent } from "../agent/agent.js";
+import { Agent, type AgentMpi } from "../agent/agent.js";
 import { UsageError, UserError, errorMessage } from "../errors.js";
 import { hostFacts, readImage, verifyImage } from "../native.js";
 import { libmanaPath, restoreProgramPath } from "../paths.js";
+import { checkShim, detectLauncher, mpiRankEnv, mpiRestartArgv, parseFlavour, restartLauncherName, type MpiFlavour } from "../launch/mpi.js";
 import { imageChain } from "../store/chain.js";
+import { mpiRankProblem } from "../store/manifest.js";
 import { resolveGeneration } from "../store/resolve.js";
 import { optFlag, optString, parseArgs, type OptSpec } from "./args.js";
 import { COORD_OPTS, coordAddress } from "./coord-address.js";
@@ -17,7 +19,7 @@ import { CKPTDIR_OPT, ckptDir, HELP_OPT, INTERVAL_OPT, intervalSecs, PHASE_TIMEO
 
 export const RESTART_HELP = `usage: mana restart [DIR] [--new-coordinator|--join] [--coord-host H] [--coord-port P]
                     [--port-file F] [-i SECS] [--ckptdir D] [--allow-missing-files]
-                    [--drop-unrestorable-fds]
+                    [--drop-unrestorable-fds] [--mpi mpich|openmpi] [--hosts H1,H2|--hostfile F]
 
 Restarts a job from a committed checkpoint generation. DIR is a gen-NNNNNN dir or a checkpoint
 dir (then its latest generation); default <ckptdir>/latest. The restored program writes to
@@ -39,7 +41,17 @@ options:
   --verify               read every image (and its parents) once more and check every chunk
                          before starting anything; without it mana_restore still checks every
                          chunk as it loads it, before its point of no return (exit 70, one line)
-  -h, --help             this help`;
+  --mpi mpich|openmpi    MPI generations: the MPI to restart the ranks over (default: the one
+                         they ran over); the other one works too (cross-implementation restart)
+  --hosts H1,H2          MPI generations: hosts for the new launcher (-hosts for MPICH,
+                         --host for Open MPI)
+  --hostfile F           MPI generations: a hostfile for the new launcher (-f / --hostfile)
+  -h, --help             this help
+
+An MPI generation (mana inspect shows "mpi:") is restarted with a new launcher:
+  mpirun.<mpi> -n <ranks> [hosts] mana_restore [--allow-missing-files] <gen-dir>/rank-%r.img
+where each rank's mana_restore loads the image of its own rank; mana restart exits with the
+launcher's status.`;
 
 const SPECS: OptSpec[] = [
   HELP_OPT,
@@ -53,7 +65,59 @@ const SPECS: OptSpec[] = [
   { name: "verify" },
   { name: "no-verify" }, // the old default's opt-out, still accepted; verification is opt-in now
   PHASE_TIMEOUT_OPT,
+  { name: "mpi", value: true },
+  { name: "hosts", value: true, aliases: ["host"] },
+  { name: "hostfile", value: true },
 ];
+
+/** What an MPI restart runs, from its manifest and options (exported for tests). */
+export interface MpiRestart {
+  flavour: MpiFlavour;
+  argv: string[];
+  env: Record<string, string>;
+  size: number;
+}
+
+/**
+ * The launcher command of an MPI generation's restart; throws one line for a generation that
+ * cannot restart as a whole or options that do not fit.
+ */
+export function planMpiRestart(o: {
+  genDir: string;
+  manifest: import("../store/manifest.js").Manifest;
+  mpi?: string;
+  hosts?: string;
+  hostfile?: string;
+  restoreBin: string;
+  allowMissingFiles: boolean;
+}): MpiRestart {
+  const m = o.manifest.mpi;
+  if (!m) throw new UserError(`${o.genDir} is not an MPI generation`);
+  const problem = mpiRankProblem(o.manifest);
+  if (problem) throw new UserError(`${o.genDir}: ${problem}; restart an older generation`);
+  if (o.hosts !== undefined && o.hostfile !== undefined) throw new UsageError("--hosts and --hostfile exclude each other");
+  const hosts = o.hosts?.split(",").map((h) => h.trim()).filter((h) => h !== "");
+  if (o.hosts !== undefined && !hosts?.length) throw new UsageError("--hosts needs at least one host name (H1,H2,...)");
+  let hostfile: string | undefined;
+  if (o.hostfile !== undefined) {
+    hostfile = path.resolve(o.hostfile);
+    if (!fs.existsSync(hostfile)) throw new UserError(`hostfile ${o.hostfile} does not exist`);
+  }
+  const flavour = o.mpi !== undefined ? parseFlavour(o.mpi) : m.flavour;
+  const launcher = detectLauncher(restartLauncherName(flavour));
+  checkShim(flavour);
+  const argv = mpiRestartArgv({
+    flavour,
+    launcher: launcher?.path ?? restartLauncherName(flavour),
+    size: m.size,
+    hosts,
+    hostfile,
+    restoreBin: o.restoreBin,
+    allowMissingFiles: o.allowMissingFiles,
+    genDir: o.genDir,
+  });
+  return { flavour, argv, env: mpiRankEnv(launcher, flavour), size: m.size };
+}
 
 export async function cmdRestart(argv: string[]): Promise<number> {
   const p = parseArgs("restart", argv, SPECS);
@@ -73,6 +137,14 @@ export async function cmdRestart(argv: string[]): Promise<number> {
   const gen = resolveGeneration(input);
   const { manifest } = gen;
   if (manifest.procs.length === 0) throw new UserError(`${gen.dir}/manifest.json lists no processes`);
+  if (!manifest.mpi) {
+    for (const o of ["mpi", "hosts", "hostfile"]) {
+      if (p.opts.has(o)) throw new UsageError(`--${o} applies to MPI generations only; ${gen.dir} holds plain processes`);
+    }
+  } else {
+    const problem = mpiRankProblem(manifest);
+    if (problem) throw new UserError(`${gen.dir}: ${problem}; restart an older generation`);
+  }
   const allowMissing = optFlag(p, "allow-missing-files");
   // mana_restore verifies each chunk while it loads it, before its point of no return, so a
   // damaged image is refused (exit 70, one line) with one read instead of two (DESIGN §7 B3).
@@ -120,6 +192,18 @@ export async function cmdRestart(argv: string[]): Promise<number> {
   const restoreBin = restoreProgramPath();
   if (!fs.existsSync(restoreBin)) throw new UserError(`the restore program ${restoreBin} is missing; build it with npm run build (or make -C native)`);
   const libmana = libmanaPath();
+  const mpiPlan = manifest.mpi
+    ? planMpiRestart({
+        genDir: gen.dir,
+        manifest,
+        mpi: optString(p, "mpi"),
+        hosts: optString(p, "hosts"),
+        hostfile: optString(p, "hostfile"),
+        restoreBin,
+        allowMissingFiles: allowMissing,
+      })
+    : undefined;
+  if (mpiPlan && process.env.MANA_DEBUG) process.stderr.write(`mana restart: ${mpiPlan.argv.join(" ")}\n`);
 
   const job = await jobCoordinator({
     cmd: "restart",
@@ -141,8 +225,26 @@ export async function cmdRestart(argv: string[]): Promise<number> {
     jobId: manifest.jobId,
     restart: { generation: manifest.generation, procIds: images.map((i) => i.procId) },
     dropFds: optFlag(p, "drop-unrestorable-fds"),
+    mpi: mpiPlan
+      ? ({ env: mpiPlan.env, flavour: mpiPlan.flavour, size: mpiPlan.size, launcherArgv: mpiPlan.argv, preload: false } satisfies AgentMpi)
+      : undefined,
     log: agentLogger("restart"),
   });
+  if (mpiPlan) {
+    // The new launcher starts mana_restore per rank; each restored rank says HELLO restarted=1
+    // as procId = its rank, the barrier opens when all have, and the job's status is the
+    // launcher's.
+    let launcherProc;
+    try {
+      await agent.start();
+      launcherProc = await agent.spawnProgram(mpiPlan.argv);
+    } catch (err) {
+      if (job.started) await quitQuietly(job.address, tokenFile);
+      await agent.shutdown();
+      throw err;
+    }
+    return runToExit("restart", agent, launcherProc.exitPromise, path.basename(mpiPlan.argv[0] as string));
+  }
   const procs = [];
   try {
     await agent.start();
@@ -153,7 +255,7 @@ export async function cmdRestart(argv: string[]): Promise<number> {
     // As in launch: a coordinator we started for this job must not outlive the failure (it
     // also kills the processes restored so far, which would wait at the barrier forever).
     if (job.started) await quitQuietly(job.address, tokenFile);
-    else for (const pr of procs) pr.child.kill("SIGKILL");
+    else for (const pr of procs) pr.child?.kill("SIGKILL");
     await agent.shutdown();
     throw err;
   }

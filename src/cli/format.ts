@@ -45,10 +45,11 @@ export function formatList(l: ListReply): string {
   if (l.procs.length === 0) return "no processes";
   const header = ["PROCID", "PID", "HOST", "STATE", "RESTARTED", "COMMAND"];
   const rows = l.procs.map((p) => [
-    String(p.procId),
+    p.launcher ? "launcher" : String(p.procId),
     String(p.pid),
     p.host,
-    p.state + (p.connected ? "" : " (not connected)"),
+    // a launcher never connects: it is not checkpointed, only watched
+    p.launcher ? p.state : p.state + (p.connected ? "" : " (not connected)"),
     p.restarted ? `gen ${p.generation}` : "no",
     p.command,
   ]);

@@ -10,8 +10,8 @@ import { errorMessage } from "../errors.js";
 import * as fs from "node:fs";
 import { createPartialDir, genDirName, listGenerations, removeDirQuietly, writeRestartScript, type CommitResult } from "../store/generations.js";
 import { MANA_BIN } from "../paths.js";
-import { imageName, MANIFEST_NAME, parseManifest, type Manifest, type ManifestProc } from "../store/manifest.js";
-import type { CheckpointReply, Progress, ProcInfo, Resumed, Suspended, Written } from "../rpc/types.js";
+import { imageName, MANIFEST_NAME, parseManifest, type Manifest, type ManifestMpi, type ManifestProc } from "../store/manifest.js";
+import type { CheckpointReply, MpiJob, Progress, ProcInfo, Resumed, Suspended, Written } from "../rpc/types.js";
 import type { Logger } from "./log.js";
 
 export type RoundPhase = "SUSPENDING" | "WRITING" | "COMMITTING" | "RESUMING" | "ABORTING";
@@ -24,6 +24,8 @@ export interface RoundHost {
   readonly phaseTimeoutMs: number;
   /** A full image every N generations per process, incremental ones in between (1 = always full). */
   readonly fullEvery: number;
+  /** The MPI job (flavour, launcher) for the manifest; null for plain processes. */
+  mpiJob?(): MpiJob | null;
   setPhase(phase: RoundPhase | null): void;
   /** Returns the procIds that could not be sent to (their agent is gone). */
   sendSuspend(generation: number, attempt: string, procIds: number[]): number[];
@@ -336,6 +338,12 @@ export class CheckpointRound {
       };
     });
     const now = Date.now();
+    const job = h.mpiJob?.();
+    const flavour: ManifestMpi["flavour"] | undefined = job?.flavour === "mpich" || job?.flavour === "openmpi" ? job.flavour : undefined;
+    // an MPI generation: procs are the ranks, procId = rank (the coordinator checked 0..N-1)
+    const mpi: ManifestMpi | undefined = flavour
+      ? { flavour, size: procs.length, launcherArgv: job?.launcherArgv ?? [], rankHosts: [...procs].sort((a, b) => a.procId - b.procId).map((p) => p.host) }
+      : undefined;
     return {
       manaVersion: MANA_VERSION,
       jobId: h.jobId,
@@ -343,7 +351,8 @@ export class CheckpointRound {
       command: h.command,
       created: new Date(now).toISOString(),
       createdUnixMs: now,
-      flavour: "none",
+      flavour: flavour ?? "none",
+      ...(mpi ? { mpi } : {}),
       numProcs: procs.length,
       hosts: [...new Set(procs.map((p) => p.host))],
       procs,

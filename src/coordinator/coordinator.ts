@@ -10,6 +10,7 @@ import type {
   AgentEvent,
   CheckpointReply,
   ListReply,
+  MpiJob,
   ProcInfo,
   Register,
   StatusReply,
@@ -63,6 +64,12 @@ interface ProcRecord {
 /** Process states (as agents report them) in which the application is frozen by a checkpoint. */
 const FROZEN_STATES = new Set(["suspending", "suspended", "writing", "written"]);
 
+/**
+ * procIds of MPI launchers start here: ranks are procIds 0..N-1 (their MPI rank), so the
+ * launcher that starts them must not take one of those numbers.
+ */
+export const LAUNCHER_PROC_ID_BASE = 1 << 30;
+
 /** Max commands queued to one agent before it is considered stuck and dropped. */
 const AGENT_QUEUE_LIMIT = 10_000;
 
@@ -78,6 +85,9 @@ export class Coordinator implements RoundHost {
   private readonly agents = new Map<string, AgentConn>();
   private readonly procs = new Map<number, ProcRecord>();
   private nextProcId = 0;
+  private nextLauncherId = LAUNCHER_PROC_ID_BASE;
+  /** The MPI job this coordinator runs (from its launcher's agent), else null. */
+  private mpi: MpiJob | null = null;
   private hadProcs = false;
   private intervalSecs: number;
   private intervalTimer: NodeJS.Timeout | null = null;
@@ -134,6 +144,43 @@ export class Coordinator implements RoundHost {
     return [...this.procs.values()].filter((p) => !p.lost).sort((a, b) => a.info.procId - b.info.procId);
   }
 
+  /** What a checkpoint round saves: every live process but MPI launchers. */
+  private checkpointable(): ProcRecord[] {
+    return this.liveProcs().filter((p) => !p.info.launcher);
+  }
+
+  /** The MPI job, for the manifest (RoundHost); null for plain processes. */
+  mpiJob(): MpiJob | null {
+    return this.mpi;
+  }
+
+  /**
+   * Why an MPI job cannot be checkpointed right now (one line), or undefined. Every rank of
+   * MPI_COMM_WORLD must be in the round: a generation of some ranks could never restart.
+   */
+  private mpiNotReady(): string | undefined {
+    if (!this.mpi) return undefined;
+    const live = this.liveProcs();
+    const ranks = live.filter((r) => !r.info.launcher && r.info.connected);
+    const launchers = live.filter((r) => r.info.launcher);
+    // the ranks' own count (MPI_COMM_WORLD's size) beats the launcher's command line
+    const told = ranks.map((r) => r.info.mpiSize).filter((n) => n > 0);
+    const size = told.length ? Math.max(...told) : this.mpi.size || Math.max(0, ...launchers.map((r) => r.info.mpiSize));
+    if (launchers.length === 0 && ranks.length === 0) return undefined; // nothing left: the generic message
+    if (size === 0) return `no MPI rank has started yet; try again`;
+    if (ranks.length < size) {
+      const gone = this.mpiRanksEnded;
+      if (gone.size > 0) return `MPI rank ${[...gone][0]} has ended; a job with ${ranks.length} of its ${size} ranks left cannot be checkpointed`;
+      return `only ${ranks.length} of ${size} MPI ranks have started; try again`;
+    }
+    const bad = ranks.find((r) => r.info.procId >= size);
+    if (bad || ranks.length > size) return `the MPI job has ${size} ranks, but ${ranks.length} processes say they are ranks${bad ? ` (one says rank ${bad.info.procId})` : ""}`;
+    return undefined;
+  }
+
+  /** Ranks of the MPI job that ended since it (re)started. */
+  private readonly mpiRanksEnded = new Set<number>();
+
   describeProc(procId: number): string {
     const r = this.procs.get(procId);
     if (!r) return `process ${procId}`;
@@ -189,7 +236,7 @@ export class Coordinator implements RoundHost {
     if (ev.allocProcIds) {
       const n = Math.max(0, Math.min(ev.allocProcIds.count, 1 << 20));
       const ids: number[] = [];
-      for (let i = 0; i < n; i++) ids.push(this.nextProcId++);
+      for (let i = 0; i < n; i++) ids.push(ev.allocProcIds.launcher ? this.nextLauncherId++ : this.nextProcId++);
       this.send(conn, { procIdsAllocated: { requestId: ev.allocProcIds.requestId, procIds: ids } });
     } else if (ev.procUpdate?.proc) {
       this.procUpdate(conn, ev.procUpdate.proc);
@@ -233,6 +280,11 @@ export class Coordinator implements RoundHost {
     }
     if (!this.jobId) this.jobId = newJobId();
     if (reg.command && !this.command) this.command = reg.command;
+    if (reg.mpi?.flavour) {
+      // a restart's launcher replaces the old one's: the next generations record the new one
+      if (reg.restartTotal > 0 || !this.mpi) this.mpiRanksEnded.clear();
+      if (reg.restartTotal > 0 || !this.mpi) this.mpi = { flavour: reg.mpi.flavour, size: reg.mpi.size, launcherArgv: [...reg.mpi.launcherArgv] };
+    }
     for (const p of reg.procs) {
       if (p.procId < 0) continue;
       this.adoptProc(conn, p);
@@ -260,7 +312,8 @@ export class Coordinator implements RoundHost {
   private adoptProc(conn: AgentConn, p: ProcInfo): void {
     const info: ProcInfo = { ...p, agentId: conn.id, host: p.host || conn.host, state: p.state || (p.connected ? "running" : "starting") };
     this.procs.set(p.procId, { info, agentId: conn.id, lost: false });
-    this.nextProcId = Math.max(this.nextProcId, p.procId + 1);
+    if (p.launcher) this.nextLauncherId = Math.max(this.nextLauncherId, p.procId + 1);
+    else this.nextProcId = Math.max(this.nextProcId, p.procId + 1);
     this.hadProcs = true;
   }
 
@@ -279,12 +332,18 @@ export class Coordinator implements RoundHost {
 
   private procExited(procId: number, status: number, signal: string): void {
     const r = this.procs.get(procId);
-    const why = signal ? `was killed by ${signal}` : `exited with status ${status}`;
-    this.log(`${r ? describeShort(r.info) : `process ${procId}`} ${why}`);
+    // status -1: an MPI rank whose status only its launcher knows
+    const why = signal ? `was killed by ${signal}` : status < 0 ? "ended" : `exited with status ${status}`;
+    const who = r ? (r.info.launcher ? `the MPI launcher (pid ${r.info.pid} on ${r.info.host})` : describeShort(r.info)) : `process ${procId}`;
+    this.log(`${who} ${why}`);
     this.procs.delete(procId);
+    if (r && !r.info.launcher && this.mpi) this.mpiRanksEnded.add(procId);
     this.round?.onProcGone(procId, why);
     if (this.restart && this.restart.expected.has(procId) && !this.restart.ready.has(procId)) {
-      this.failRestart(`${r ? describeShort(r.info) : `process ${procId}`} ${why} before it was restored`);
+      this.failRestart(`${who} ${why} before it was restored`);
+    } else if (this.restart && r?.info.launcher) {
+      // the ranks it was to start will never say HELLO (mana_restore refused, mpirun failed)
+      this.failRestart(`${who} ${why} before all ${this.restart.expected.size} ranks were restored (${this.restart.ready.size} were)`);
     }
     this.checkLast();
   }
@@ -500,7 +559,12 @@ export class Coordinator implements RoundHost {
     let round = this.round;
     if (!round) {
       if (this.restart) return fail(`the job is restarting (generation ${this.restart.generation}); checkpoint once it runs`);
-      const live = this.liveProcs();
+      const notReady = this.mpiNotReady();
+      if (notReady) {
+        this.lastError = notReady;
+        return fail(notReady);
+      }
+      const live = this.checkpointable();
       if (live.length === 0) return fail("no processes to checkpoint (none has attached to this coordinator)");
       const gen = nextGeneration(this.ckptDir, Math.max(this.lastGeneration, this.lastAttempted));
       this.lastAttempted = gen;

@@ -167,8 +167,70 @@ export function mpiRankEnv(launcher: MpiLauncher | undefined, flavour: MpiFlavou
   return env;
 }
 
-/** The message for a checkpoint request on an MPI job (until the shim can drain and save ranks). */
-export const MPI_NO_CHECKPOINT = "checkpointing MPI jobs is not supported yet (mana issue 5)";
+/**
+ * The rank count a launcher's command line asks for (-n N, -np N, --np N, -c N, --ntasks=N,
+ * -nN), 0 when it does not say. Only a hint for messages before the ranks start: each rank's
+ * own MPI_COMM_WORLD size is what counts. The scan stops at the program (the first argument
+ * that is an executable file), whose own options are not the launcher's.
+ */
+export function rankCountFromArgv(argv: string[], pathVar = process.env.PATH ?? ""): number {
+  const num = (v: string | undefined): number => (v !== undefined && /^\d+$/.test(v) ? Number(v) : 0);
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (!a.startsWith("-")) {
+      if (findExecutable(a, pathVar)) break;
+      continue;
+    }
+    if (["-n", "-np", "--np", "--n", "-c", "--ntasks", "-ntasks"].includes(a)) {
+      const n = num(argv[i + 1]);
+      if (n) return n;
+      continue;
+    }
+    const eq = /^(?:-n|-np|--np|--n|--ntasks|-c)=(\d+)$/.exec(a) ?? /^-n(\d+)$/.exec(a);
+    if (eq) return Number(eq[1]);
+  }
+  return 0;
+}
+
+/** The launcher `mana restart` starts for a flavour (Debian's names; both are on PATH here). */
+export function restartLauncherName(flavour: MpiFlavour): string {
+  return flavour === "mpich" ? "mpirun.mpich" : "mpirun.openmpi";
+}
+
+export interface MpiRestartPlan {
+  /** argv of the new launcher: mpirun.<flavour> -n N [hosts] mana_restore [...] <gen>/rank-%r.img */
+  argv: string[];
+  flavour: MpiFlavour;
+}
+
+/**
+ * The command line that restarts an MPI generation: a new launcher of `flavour` starting
+ * `size` copies of mana_restore, each of which picks its image by its rank (%r, see
+ * native/restore). Hosts: Hydra takes -hosts a,b / -f FILE; Open MPI --host a,b / --hostfile F.
+ */
+export function mpiRestartArgv(o: {
+  flavour: MpiFlavour;
+  launcher: string;
+  size: number;
+  hosts?: string[];
+  hostfile?: string;
+  restoreBin: string;
+  allowMissingFiles: boolean;
+  genDir: string;
+}): string[] {
+  const hostOpts: string[] = [];
+  if (o.hosts?.length) hostOpts.push(o.flavour === "mpich" ? "-hosts" : "--host", o.hosts.join(","));
+  if (o.hostfile) hostOpts.push(o.flavour === "mpich" ? "-f" : "--hostfile", o.hostfile);
+  return [
+    o.launcher,
+    "-n",
+    String(o.size),
+    ...hostOpts,
+    o.restoreBin,
+    ...(o.allowMissingFiles ? ["--allow-missing-files"] : []),
+    path.join(o.genDir, "rank-%r.img"),
+  ];
+}
 
 export function flavourName(f: MpiFlavour): string {
   return FLAVOUR_NAME[f];

@@ -12,6 +12,10 @@ export interface ProcInfo {
   state: string;
   agentId: string;
   exitStatus: number;
+  /** an MPI launcher: tracked for exit/kill, never checkpointed */
+  launcher: boolean;
+  /** MPI jobs: the rank count (a rank's HELLO, or the launcher's -n), 0 = unknown */
+  mpiSize: number;
 }
 
 export interface Register {
@@ -25,8 +29,11 @@ export interface Register {
   restartGeneration: number;
   /** procIds of the manifest being restarted (the barrier waits for exactly these). */
   restartProcIds: number[];
+  /** set by the agent of an MPI job's launcher */
+  mpi?: MpiJob | null;
 }
-export interface AllocProcIds { requestId: number; count: number }
+export interface MpiJob { flavour: string; size: number; launcherArgv: string[] }
+export interface AllocProcIds { requestId: number; count: number; launcher?: boolean }
 export interface ProcUpdate { proc: ProcInfo }
 /** attempt: the checkpoint attempt this answers (echoed from Suspend/Write/Resume). */
 export interface Suspended { procId: number; generation: number; error: string; attempt: string }
@@ -151,6 +158,8 @@ export function procInfo(p: Partial<ProcInfo> & { procId: number }): ProcInfo {
     state: "",
     agentId: "",
     exitStatus: 0,
+    launcher: false,
+    mpiSize: 0,
     ...p,
   };
 }

@@ -111,7 +111,7 @@ export async function writeRestartScript(ckptDir: string, manaBin: string, jobId
     "#!/bin/sh",
     `# Written by the mana coordinator for job ${jobId.replace(/\n/g, " ")}.`,
     "# Restarts the newest committed checkpoint generation; arguments go to `mana restart`",
-    "# (e.g. --coord-port P, --allow-missing-files).",
+    "# (e.g. --coord-port P, --allow-missing-files; for MPI jobs --mpi mpich|openmpi, --hostfile F).",
     `exec ${shQuote(manaBin)} restart ${shQuote(latest)} "$@"`,
     "",
   ].join("\n");

@@ -22,6 +22,21 @@ export interface ManifestProc {
   refBytes?: number;
 }
 
+/**
+ * An MPI job's generation: what `mana restart` needs to start a new launcher for it. Each rank
+ * is one process of the manifest with procId = its rank (image rank-NNNNN.img), so procs hold
+ * exactly procIds 0..size-1.
+ */
+export interface ManifestMpi {
+  /** the lower half the ranks ran over at checkpoint (restart may choose the other one) */
+  flavour: "mpich" | "openmpi";
+  size: number;
+  /** the launcher's command line as it was started (mpirun.mpich -n 4 ./app ...) */
+  launcherArgv: string[];
+  /** the host of each rank, by rank */
+  rankHosts: string[];
+}
+
 export interface Manifest {
   manaVersion: string;
   jobId: string;
@@ -29,7 +44,8 @@ export interface Manifest {
   command: string;
   created: string; // ISO 8601
   createdUnixMs: number;
-  flavour: "none"; // MPI flavour; "none" for plain processes
+  flavour: "none" | "mpich" | "openmpi"; // MPI flavour; "none" for plain processes
+  mpi?: ManifestMpi; // MPI jobs only
   numProcs: number;
   hosts: string[];
   procs: ManifestProc[];
@@ -60,5 +76,37 @@ export function parseManifest(text: string, file: string): Manifest {
       throw new Error(`${file} has a malformed process entry`);
     }
   }
+  if (o.mpi !== undefined) {
+    const mpi = o.mpi as Partial<ManifestMpi> | null;
+    if (
+      typeof mpi !== "object" || mpi === null ||
+      (mpi.flavour !== "mpich" && mpi.flavour !== "openmpi") ||
+      typeof mpi.size !== "number" || !Number.isInteger(mpi.size) || mpi.size < 1 ||
+      !Array.isArray(mpi.launcherArgv) || !Array.isArray(mpi.rankHosts)
+    ) {
+      throw new Error(`${file} has a malformed mpi entry (flavour, size, launcherArgv, rankHosts)`);
+    }
+  }
   return o as Manifest;
+}
+
+/**
+ * Why an MPI generation cannot be restarted as a whole (one line), or undefined: its ranks
+ * must be exactly procIds 0..size-1, one image each.
+ */
+export function mpiRankProblem(m: Manifest): string | undefined {
+  const mpi = m.mpi;
+  if (!mpi) return undefined;
+  const ids = new Set(m.procs.map((p) => p.procId));
+  const missing: number[] = [];
+  for (let r = 0; r < mpi.size; r++) if (!ids.has(r)) missing.push(r);
+  const extra = [...ids].filter((id) => id < 0 || id >= mpi.size).sort((a, b) => a - b);
+  if (missing.length) {
+    const list = missing.length > 4 ? `${missing.slice(0, 4).join(", ")}, ... (${missing.length} in all)` : missing.join(", ");
+    return `the MPI job had ${mpi.size} ranks, but the generation has images of ${ids.size} (none of rank ${list})`;
+  }
+  if (extra.length || ids.size !== m.procs.length) {
+    return `the MPI job had ${mpi.size} ranks, but the generation lists ${m.procs.length} images${extra.length ? ` (process ${extra[0]} is not a rank)` : " (a rank twice)"}`;
+  }
+  return undefined;
 }

@@ -1,0 +1,121 @@
+// End to end: an MPI job (test/programs/mpi/steps.c, 2 ranks under mpirun.mpich) under mana
+// launch, a blocking checkpoint mid-run, SIGKILL of everything, and mana restart with a new
+// launcher: of the same MPI, and of the other one (--mpi openmpi). The result file must equal
+// an uninterrupted native MPICH run byte for byte, and the restarted job must exit 0.
+import t, { type Test } from 'tap';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  Coordinator, ensureBuilt, mana, manaProc, Proc, removeDir, repo, run, sleep, tempDir, waitFor, type ProcInfo,
+} from './lib/harness.js';
+
+ensureBuilt();
+
+const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+const shimLib = join(repo, 'mpi-shim', 'out', 'lib');
+const missing = [
+  ...(existsSync(join(shimLib, 'libmpi.so.12')) ? [] : ['mpi-shim is not built (make -C mpi-shim)']),
+  ...['mpicc.mpich', 'mpirun.mpich', 'mpirun.openmpi'].filter((c) => !have(c)).map((c) => `${c} is not installed`),
+];
+const skip = missing.length ? missing.join('; ') : false;
+
+const STEPS = '150';
+const PAUSE_MS = '40';
+const dir = tempDir('mpi-ckpt-e2e');
+t.teardown(() => removeDir(dir));
+const src = join(repo, 'test', 'programs', 'mpi', 'steps.c');
+const prog = join(dir, 'steps');
+let ref = Buffer.alloc(0);
+
+t.before(async () => {
+  if (skip) return;
+  const b = await mana(['mpicc', '-O2', '-Wall', '-Wextra', '-Werror', '-o', prog, src]);
+  if (b.code !== 0) throw new Error(`mana mpicc steps.c failed: ${b.stderr}`);
+  const native = join(dir, 'steps-native');
+  const n = await run('mpicc.mpich', ['-O2', '-o', native, src]);
+  if (n.code !== 0) throw new Error(`mpicc.mpich steps.c failed: ${n.stderr}`);
+  const out = join(dir, 'ref.out');
+  const r = await run('mpirun.mpich', ['-n', '2', native, out, STEPS, '0'], { timeoutMs: 60_000 });
+  if (r.code !== 0) throw new Error(`the native reference run failed: ${r.stderr}`);
+  ref = readFileSync(out);
+});
+
+type ListedProc = ProcInfo & { launcher?: boolean };
+const ranksOf = (l: ListedProc[]): ListedProc[] => l.filter((p) => !p.launcher);
+
+/** pid and every descendant of it (mpirun's proxies and ranks), from /proc. */
+function tree(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const st = readFileSync(`/proc/${e}/stat`, 'utf8');
+      parent.set(Number(e), Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const out = [root];
+  for (let i = 0; i < out.length; i++) for (const [pid, pp] of parent) if (pp === out[i]) out.push(pid);
+  return out;
+}
+
+function killAll(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+}
+
+async function cycle(t: Test, name: string, restartArgs: string[]): Promise<void> {
+  const work = join(dir, name);
+  const ckpt = join(work, 'ckpt');
+  const out = join(work, 'result.out');
+  const c = await new Coordinator(ckpt).start();
+  t.teardown(() => c.stop());
+  // no --drop-unrestorable-fds: the lower half's own fds (its epoll instance, PMI and shm
+  // sockets, pipes) are kept out of the image by the shim's plugin, not dropped by force
+  const launch = manaProc(['launch', '--join', '--coord-port', String(c.port), '--ckptdir', ckpt, '--',
+    'mpirun.mpich', '-n', '2', prog, out, STEPS, PAUSE_MS], { cwd: dir });
+  const listed = await waitFor('both ranks to say HELLO', async () => {
+    const l = (await c.list().catch(() => [])) as ListedProc[];
+    const ranks = ranksOf(l);
+    return ranks.length === 2 && ranks.every((p) => p.connected && p.state === 'running') ? l : undefined;
+  }, 60_000, 100);
+  t.same(ranksOf(listed).map((p) => p.procId).sort(), [0, 1], 'the ranks are processes 0 and 1');
+  t.equal(listed.filter((p) => p.launcher).length, 1, 'the launcher is listed as such');
+  await sleep(1500); // some steps in
+  const g = await c.bcheckpoint();
+  t.ok(g.generation >= 1, `generation ${g.generation} committed`);
+  t.same(readdirSync(g.dir).sort(), ['manifest.json', 'rank-00000.img', 'rank-00001.img'], 'one image per rank');
+  const m = JSON.parse(readFileSync(join(g.dir, 'manifest.json'), 'utf8')) as { flavour: string; mpi?: { size: number; flavour: string; launcherArgv: string[] } };
+  t.match(m, { flavour: 'mpich', mpi: { size: 2, flavour: 'mpich' } }, 'the manifest records the MPI job');
+  t.equal(m.mpi?.launcherArgv[0], 'mpirun.mpich');
+
+  // SIGKILL: the ranks, the launcher (and its proxies through the group), mana launch
+  const now = (await c.list().catch(() => [])) as ListedProc[];
+  killAll([...tree(launch.child.pid ?? 0), ...now.map((p) => p.pid)]);
+  await Promise.race([launch.done, sleep(10_000)]);
+  t.notOk(existsSync(out), 'the killed job never finished');
+  await c.stop();
+
+  // a fresh coordinator and launcher
+  const c2 = await new Coordinator(ckpt).start();
+  t.teardown(() => c2.stop());
+  const restart = new Proc(process.execPath, [join(repo, 'bin', 'mana'), 'restart', join(ckpt, 'latest'), '--join', '--coord-port', String(c2.port), ...restartArgs], { cwd: dir });
+  const d = await restart.done;
+  t.equal(d.code, 0, `mana restart ${restartArgs.join(' ')} exits 0${d.code === 0 ? '' : ` (${d.stderr})`}`);
+  t.ok(existsSync(out) && readFileSync(out).equals(ref), `the result equals the uninterrupted native run${existsSync(out) ? '' : ' (no result file)'}`);
+}
+
+t.test('checkpoint, SIGKILL, restart on MPICH', { skip }, async (t) => {
+  await cycle(t, 'same', []);
+});
+
+t.test('checkpoint on MPICH, SIGKILL, restart on Open MPI', { skip }, async (t) => {
+  await cycle(t, 'cross', ['--mpi', 'openmpi']);
+});
