@@ -112,7 +112,7 @@ int shim_wait_v(int64_t vreq, struct lh_status *st) {
     int64_t v = vreq;
     uint64_t r = vh_real(VK_REQUEST, v);
     int flag = 0;
-    int rc = LH_CALL(lh_test_spin, &r, &flag, st, 64);
+    int rc = LH_CALL(lh_test_spin, &r, &flag, st, SHIM_SPINS);
     if (rc != MPI_SUCCESS || flag) {
       vh_update(VK_REQUEST, &v, r);
       shim_leave();

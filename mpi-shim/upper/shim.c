@@ -166,11 +166,11 @@ int shim_ret(int rc, const char *fn) {
 
 /* Blocking calls wait here, in the upper half, testing the request in short bursts inside the
    lower half: a checkpoint can always find this thread outside MPI. */
-#define SPINS 64
+
 int shim_wait(uint64_t *req, struct lh_status *st) {
   for (;;) {
     int flag = 0;
-    int rc = LH_CALL(lh_test_spin, req, &flag, st, SPINS);
+    int rc = LH_CALL(lh_test_spin, req, &flag, st, SHIM_SPINS);
     if (rc != MPI_SUCCESS || flag) return rc;
   }
 }

@@ -82,6 +82,8 @@ uint64_t vh_null(int kind);
 
 /* The runtime (shim.c). */
 int shim_ensure_lower(void);
+/* how many times a request is tested per crossing into the lower half */
+#define SHIM_SPINS 64
 int shim_wait(uint64_t *req, struct lh_status *st);
 /* waits on a virtual request (re-reading its real one each turn: a checkpoint may replace it) */
 int shim_wait_v(int64_t vreq, struct lh_status *st);
