@@ -171,7 +171,8 @@ static int scan_tasks(int *all_parked, int *new_signals) {
       off += d->d_reclen;
       uint64_t tid;
       if (mana_parse_u64(d->d_name, NULL, &tid, 10) != 0) continue;
-      if ((int)tid == mana_ckpt_tid) continue;
+      /* the writer's helpers block every signal and are never parked (pool.c) */
+      if ((int)tid == mana_ckpt_tid || mana_pool_is_helper((int)tid)) continue;
       seen++;
       if (!was_signaled((int)tid)) {
         if (nsignaled >= (int)(sizeof signaled / sizeof signaled[0])) {

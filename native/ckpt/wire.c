@@ -218,11 +218,12 @@ static __attribute__((noinline)) void restart_path(void) {
   mana_fix_kernel_state(&mana_ckpt_slot);
   mana_ckpt_tid = mana_ckpt_slot.tid;
   mana_sock_fd = -1; /* the old socket was not restored; its number may be an app fd now */
-  int want = mana_nslots;
+  int want = mana_nslots + mana_pool_n; /* the writer's helpers count themselves too */
   while ((int)__atomic_load_n(&mana_restart_info.threads_out, __ATOMIC_ACQUIRE) < want) {
     struct timespec ts = {0, 500000};
     raw_syscall2(SYS_nanosleep, &ts, 0);
   }
+  mana_pool_reset();
   for (uint32_t i = 0; i < mana_restart_info.n_unmap && i < MANA_RESTART_MAX_UNMAP; i++)
     raw_syscall2(SYS_munmap, mana_restart_info.unmap[i][0],
                  mana_restart_info.unmap[i][1] - mana_restart_info.unmap[i][0]);
@@ -321,6 +322,8 @@ static void handle_write(void) {
 void *mana_ckpt_thread_main(void *arg) {
   (void)arg;
   mana_ckpt_tid = raw_gettid();
+  /* Nothing is parked yet: the only moment at which creating threads is safe. */
+  mana_pool_start(mana_cfg.write_threads);
   if (connect_agent(0) != 0) {
     mana_cfg.enabled = 0;
     return NULL;
