@@ -102,6 +102,7 @@ extern volatile int mana_api_reply_ok;
 extern struct park_slot mana_pool_slots[MANA_POOL_MAX];
 extern int mana_pool_n;
 void mana_pool_start(int n);     /* the checkpoint thread, once, before any park round */
+void mana_pool_started(void);    /* before every park round: helpers' tids are known */
 int mana_pool_is_helper(int tid);
 void mana_pool_begin(void);      /* before the image's memory map is read */
 void mana_pool_run(void *ctx, void (*fn)(void *, int), void *arg);

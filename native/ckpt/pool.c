@@ -112,7 +112,7 @@ static void *helper_main(void *arg) {
 
 /* Called by the checkpoint thread when it starts, before anything can be parked. Creates up
  * to n - 1 helpers (n counts the checkpoint thread); fewer if creation fails (the checkpoint
- * works with whatever exists). */
+ * works with whatever exists). Does not wait for them to run: see mana_pool_started. */
 void mana_pool_start(int n) {
   if (n > MANA_POOL_MAX + 1) n = MANA_POOL_MAX + 1;
   pthread_attr_t attr;
@@ -126,7 +126,12 @@ void mana_pool_start(int n) {
     mana_pool_n = k;
   }
   pthread_attr_destroy(&attr);
-  /* the tids must be known before the first park round skips them */
+}
+
+/* Before a park round: the round skips helpers by tid, so every helper must have published
+ * its tid. Normally long done; waiting here instead of in mana_pool_start keeps a busy
+ * machine's scheduling delay out of the process's start (its HELLO to the agent). */
+void mana_pool_started(void) {
   for (int i = 0; i < mana_pool_n; i++)
     while (!__atomic_load_n(&mana_pool_slots[i].tid, __ATOMIC_ACQUIRE)) {
       struct timespec ts = {0, 100000};

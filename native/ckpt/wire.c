@@ -322,13 +322,14 @@ static void handle_write(void) {
 void *mana_ckpt_thread_main(void *arg) {
   (void)arg;
   mana_ckpt_tid = raw_gettid();
-  /* Nothing is parked yet: the only moment at which creating threads is safe. */
-  mana_pool_start(mana_cfg.write_threads);
   if (connect_agent(0) != 0) {
     mana_cfg.enabled = 0;
     return NULL;
   }
   send_hello(0, 0);
+  /* Nothing is parked before the first SUSPEND, which this thread reads only after this:
+   * the only moment at which creating threads is safe. */
+  mana_pool_start(mana_cfg.write_threads);
   for (;;) {
     int t = recv_msg();
     if (t < 0) break;
@@ -337,6 +338,7 @@ void *mana_ckpt_thread_main(void *arg) {
         static char err[512];
         struct mana_fmt f;
         mana_fmt_init(&f, tx, sizeof tx);
+        mana_pool_started(); /* the park round skips the helpers by tid */
         if (suspended) {
           fmt_kv_u64(&f, "ok", 1);
         } else if (wait_enabled() != 0) {
