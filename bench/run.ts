@@ -4,6 +4,7 @@
 //
 //   npm run bench                          # B3 at 1 and 4 GiB, B4 at 64 MiB
 //   MANA_BENCH_SIZES=1024 MANA_BENCH_REPS=5 npm run bench
+//   MANA_BENCH_ONLY=B3 MANA_BENCH_B3=raw,threads npm run bench   # some B3 variants only
 //
 // B3: image write and read throughput of a process holding SIZE MiB, raw and zstd, against dd of
 //     the same size to the same directory (write: conv=fsync; read: of=/dev/null). Reads are
@@ -259,14 +260,16 @@ async function main(): Promise<void> {
   const want = (id: string): boolean => !only || only.split(',').includes(id);
   if (want('B4')) await b4();
   if (want('B6')) for (const mib of sizes) await b6(mib);
+  // MANA_BENCH_B3=raw,zstd,field,threads narrows B3 to some of its variants (default: all)
+  const b3only = process.env.MANA_BENCH_B3;
+  const b3want = (v: string): boolean => want('B3') && (!b3only || b3only.split(',').includes(v));
   for (const mib of sizes) {
-    if (!want('B3')) break;
-    await b3(mib, false, 'random');
-    await b3(mib, true, 'random');
-    await b3(mib, true, 'field');
+    if (b3want('raw')) await b3(mib, false, 'random');
+    if (b3want('zstd')) await b3(mib, true, 'random');
+    if (b3want('field')) await b3(mib, true, 'field');
   }
   // issue 3: a 4-thread process holding the largest size, each thread owning a part
-  if (want('B3') && sizes.length) await b3(Math.max(...sizes), false, 'random', 4);
+  if (b3want('threads') && sizes.length) await b3(Math.max(...sizes), false, 'random', 4);
   const mpi = (only?.split(',') ?? []).filter((id): id is 'B1' | 'B2' => id === 'B1' || id === 'B2');
   if (mpi.length) mpiBench(Math.max(5, reps), (id) => (mpi as string[]).includes(id), rows);
   printTable();

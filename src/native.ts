@@ -26,6 +26,7 @@ export interface ImageThread {
   tid: number;
   main: boolean;
   ckpt: boolean;
+  helper: boolean; // a helper thread of libmana's image writer
   fsBase: string;
 }
 

@@ -22,7 +22,7 @@ interface Image {
     kernelRelease: string; kernelVersion: string; glibcVersion: string; exe: string; cwd: string;
     cmdline: string; vdsoSize: number; brkStart: string; brkCur: string;
   };
-  threads: { tid: number; main: boolean; ckpt: boolean; fsBase: string }[];
+  threads: { tid: number; main: boolean; ckpt: boolean; helper: boolean; fsBase: string }[];
   regions: Region[];
   fds: { fd: number; kind: string; path: string; offset: number; flags: number; size: number }[];
 }
@@ -79,9 +79,9 @@ t.test('readImage: raw image', async (t) => {
     vdsoSize: 0x2000, brkStart: '0x555555560000', brkCur: '0x555555581000',
   });
   t.same(img.threads, [
-    { tid: 4242, main: true, ckpt: false, fsBase: '0x7ffff7d8a740' },
-    { tid: 4243, main: false, ckpt: false, fsBase: '0x7ffff758b6c0' },
-    { tid: 4244, main: false, ckpt: true, fsBase: '0x7ffff6d8a6c0' },
+    { tid: 4242, main: true, ckpt: false, helper: false, fsBase: '0x7ffff7d8a740' },
+    { tid: 4243, main: false, ckpt: false, helper: false, fsBase: '0x7ffff758b6c0' },
+    { tid: 4244, main: false, ckpt: true, helper: false, fsBase: '0x7ffff6d8a6c0' },
   ]);
   t.same(img.fds.map((f) => [f.fd, f.kind, f.path, f.offset, f.size]), [
     [0, 'std', '/dev/pts/0', 0, 0],

@@ -114,6 +114,7 @@ Napi::Value ReadImage(const Napi::CallbackInfo &info) {
     x.Set("tid", Num(env, t->tid));
     x.Set("main", Napi::Boolean::New(env, (t->flags & MANA_TF_MAIN) != 0));
     x.Set("ckpt", Napi::Boolean::New(env, (t->flags & MANA_TF_CKPT) != 0));
+    x.Set("helper", Napi::Boolean::New(env, (t->flags & MANA_TF_HELPER) != 0));
     x.Set("fsBase", Hex(t->fs_base));
     threads.Set(static_cast<uint32_t>(k), x);
   }

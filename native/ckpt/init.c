@@ -217,6 +217,16 @@ static void mana_init_body(void) {
     int s = atoi(sig);
     if (s > 0 && s < 65 && s != SIGKILL && s != SIGSTOP) mana_cfg.ckpt_signal = s;
   }
+  /* Threads that write an image (the checkpoint thread included) and whether raw data goes
+   * around the page cache: docs/decisions.md has the measurements behind the defaults. */
+  const char *wt = getenv("MANA_WRITE_THREADS");
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  mana_cfg.write_threads = wt && *wt ? atoi(wt) : (ncpu >= 2 ? 2 : 1);
+  if (mana_cfg.write_threads < 1) mana_cfg.write_threads = 1;
+  const char *direct = getenv("MANA_WRITE_DIRECT");
+  mana_cfg.write_direct = !(direct && strcmp(direct, "0") == 0);
+  const char *stats = getenv("MANA_WRITE_STATS");
+  mana_cfg.write_stats = stats && strcmp(stats, "1") == 0;
   const char *drop = getenv(MANA_ENV_DROP_FDS);
   mana_cfg.drop_fds = drop && strcmp(drop, "1") == 0;
   unsetenv(MANA_ENV_DROP_FDS);

@@ -33,6 +33,9 @@ struct park_slot {
 
 struct mana_config {
   int enabled;          /* constructor found MANA_AGENT_SOCK */
+  int write_threads;    /* MANA_WRITE_THREADS: threads that write an image, this one included */
+  int write_direct;     /* MANA_WRITE_DIRECT (default 1): raw data with O_DIRECT */
+  int write_stats;      /* MANA_WRITE_STATS=1: one line on stderr per image written */
   int ckpt_signal;
   int proc_id;
   int drop_fds;         /* MANA_DROP_FDS=1: record unrestorable fds as SKIPPED, don't refuse */
@@ -125,6 +128,19 @@ extern volatile int mana_api_disabled;    /* mana_disable_ckpt nesting, process-
 extern volatile int mana_api_gate;        /* 1 while the checkpoint thread wants to suspend */
 extern volatile uint64_t mana_api_reply_seq; /* last CKPT_REQUEST answered */
 extern volatile int mana_api_reply_ok;
+
+/* pool.c: helper threads for the image writer (see the comment there) */
+#define MANA_POOL_MAX (MANA_IMG_MAX_WORKERS - 1)
+extern struct park_slot mana_pool_slots[MANA_POOL_MAX];
+extern int mana_pool_n;
+void mana_pool_start(int n);     /* the checkpoint thread, once, before any park round */
+void mana_pool_started(void);    /* before every park round: helpers' tids are known */
+int mana_pool_is_helper(int tid);
+void mana_pool_begin(void);      /* before the image's memory map is read */
+void mana_pool_run(void *ctx, void (*fn)(void *, int), void *arg);
+void mana_pool_end(void);        /* after the image is closed or abandoned */
+void mana_pool_reset(void);      /* the restored checkpoint thread */
+int mana_pool_stack_in(uint64_t start, uint64_t end);
 
 /* write.c */
 /* parent: the previous image (relative to path's directory) or NULL/"" for a full image */

@@ -181,7 +181,8 @@ uint64_t mana_raw_total(void) {
  * a chunk and copies it to the file later, so such regions are handed over as a copy. */
 /* The writer hashes a chunk when it is added and copies it to the file later, so memory
  * that changes during the write must be handed over as a copy: the checkpoint thread's own
- * stack (with its TLS, which glibc keeps at the top of the stack mapping), libmana's data,
+ * stack (with its TLS, which glibc keeps at the top of the stack mapping), the stacks of the
+ * writer's helper threads (pool.c), libmana's data,
  * and, cheaply, every small writable region (ld.so and libc bookkeeping that a library call
  * might touch). One arena holds all copies until mana_imgw_close. */
 #define SMALL_RW (1ull << 20)
@@ -190,7 +191,8 @@ static int changes_while_writing(const struct line *l) {
   uint64_t sp = (uint64_t)__builtin_frame_address(0);
   if (!(l->prot & PROT_READ)) return 0;
   return (sp >= l->start && sp < l->end) || (l->start < mana_rw_end && mana_rw_start < l->end) ||
-         ((l->prot & PROT_WRITE) && l->end - l->start <= SMALL_RW);
+         ((l->prot & PROT_WRITE) && l->end - l->start <= SMALL_RW) ||
+         mana_pool_stack_in(l->start, l->end); /* the writer's helpers run while it writes */
 }
 
 /* After mana_imgw_close or mana_imgw_abort: frees the copies and gives the unreadable

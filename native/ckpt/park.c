@@ -171,8 +171,10 @@ static int scan_tasks(int *all_parked, int *new_signals) {
       off += d->d_reclen;
       uint64_t tid;
       if (mana_parse_u64(d->d_name, NULL, &tid, 10) != 0) continue;
-      if ((int)tid == mana_ckpt_tid) continue;
-      if (mana_plugin_tid_excluded((int)tid)) continue; /* a plugin's (lower half): left alone */
+      /* the writer's helpers block every signal and are never parked (pool.c); a plugin's
+         threads (the MPI lower half's) are left alone */
+      if ((int)tid == mana_ckpt_tid || mana_pool_is_helper((int)tid)) continue;
+      if (mana_plugin_tid_excluded((int)tid)) continue;
       seen++;
       if (!was_signaled((int)tid)) {
         if (nsignaled >= (int)(sizeof signaled / sizeof signaled[0])) {

@@ -232,11 +232,12 @@ static __attribute__((noinline)) void restart_path(void) {
   mana_fix_kernel_state(&mana_ckpt_slot);
   mana_ckpt_tid = mana_ckpt_slot.tid;
   mana_sock_fd = -1; /* the old socket was not restored; its number may be an app fd now */
-  int want = mana_nslots;
+  int want = mana_nslots + mana_pool_n; /* the writer's helpers count themselves too */
   while ((int)__atomic_load_n(&mana_restart_info.threads_out, __ATOMIC_ACQUIRE) < want) {
     struct timespec ts = {0, 500000};
     raw_syscall2(SYS_nanosleep, &ts, 0);
   }
+  mana_pool_reset();
   for (uint32_t i = 0; i < mana_restart_info.n_unmap && i < MANA_RESTART_MAX_UNMAP; i++)
     raw_syscall2(SYS_munmap, mana_restart_info.unmap[i][0],
                  mana_restart_info.unmap[i][1] - mana_restart_info.unmap[i][0]);
@@ -366,6 +367,9 @@ void *mana_ckpt_thread_main(void *arg) {
     return NULL;
   }
   send_hello(0, 0);
+  /* Nothing is parked before the first SUSPEND, which this thread reads only after this:
+   * the only moment at which creating threads is safe. */
+  mana_pool_start(mana_cfg.write_threads);
   for (;;) {
     int t = recv_msg();
     if (t < 0) break;
@@ -374,6 +378,7 @@ void *mana_ckpt_thread_main(void *arg) {
         static char err[512];
         struct mana_fmt f;
         mana_fmt_init(&f, tx, sizeof tx);
+        mana_pool_started(); /* the park round skips the helpers by tid */
         if (suspended) {
           fmt_kv_u64(&f, "ok", 1);
           send_msg(MANA_MSG_SUSPENDED, tx);

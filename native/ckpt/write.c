@@ -110,10 +110,11 @@ uint64_t mana_vvar_start, mana_vdso_start, mana_vdso_end;
 uint64_t mana_raw_total(void);
 void mana_release_copies(void);
 
+static int write_image(const char *path, int compress, uint64_t generation, const char *parent,
+                       char *err, struct mana_img_header *hdr);
+
 int mana_write_image(const char *path, int compress, uint64_t generation, const char *parent,
                      char *err, size_t errlen, struct mana_img_header *hdr) {
-  struct mana_fmt f;
-  mana_fmt_init(&f, err, errlen);
   if (mana_tid_offset < 0 && !warned_tid) {
     static const char msg[] = "mana: warning: cannot locate glibc's cached thread id; "
                               "pthread_kill/raise may misbehave after restart\n";
@@ -123,6 +124,34 @@ int mana_write_image(const char *path, int compress, uint64_t generation, const 
   }
   /* before anything is written: a refusal leaves no partial image behind */
   if (mana_check_children(err, errlen) != 0) return -1;
+  /* The helpers save their contexts now, before the memory map is read (pool.c). */
+  mana_pool_begin();
+  int rc = write_image(path, compress, generation, parent, err, hdr);
+  mana_pool_end();
+  return rc;
+}
+
+static void report_stats(const struct mana_img_write_stats *st) {
+  char line[256];
+  struct mana_fmt f;
+  mana_fmt_init(&f, line, sizeof line);
+  mana_fmt_str(&f, "mana: image written by ");
+  mana_fmt_u64(&f, st->threads);
+  mana_fmt_str(&f, " thread(s) in ");
+  mana_fmt_u64(&f, st->wall_ns / 1000000);
+  mana_fmt_str(&f, " ms: cpu ");
+  mana_fmt_u64(&f, st->cpu_ns / 1000000);
+  mana_fmt_str(&f, " ms, write ");
+  mana_fmt_u64(&f, st->io_ns / 1000000);
+  mana_fmt_str(&f, " ms (summed over threads), metadata+fsync ");
+  mana_fmt_u64(&f, st->sync_ns / 1000000);
+  mana_fmt_str(&f, " ms\n");
+  if (write(2, line, f.len) < 0) {
+  }
+}
+
+static int write_image(const char *path, int compress, uint64_t generation, const char *parent,
+                       char *err, struct mana_img_header *hdr) {
   fill_info(generation);
   mana_plugins_collect_fds();
   mana_copy_deleted_fds(); /* new anonymous regions: before the memory map is read */
@@ -133,7 +162,17 @@ int mana_write_image(const char *path, int compress, uint64_t generation, const 
   info.vdso_size = mana_vdso_end - mana_vdso_start;
   mana_set_progress_total(total);
 
-  struct mana_img_write_opts opts = {compress, 1, mana_progress_fn(), NULL, parent};
+  struct mana_img_write_stats stats;
+  struct mana_img_workers workers = {mana_pool_n + 1, mana_pool_run, NULL};
+  struct mana_img_write_opts opts = {
+      .compress_level = compress,
+      .fsync = 1,
+      .progress = mana_progress_fn(),
+      .parent = parent,
+      .stats = &stats,
+      .workers = &workers,
+      .direct = mana_cfg.write_direct,
+  };
   mana_img_writer *w = NULL;
   if (mana_imgw_open(&w, path, &info, &opts, &mana_img_mmap_alloc, err) != 0) {
     mana_release_deleted();
@@ -150,12 +189,18 @@ int mana_write_image(const char *path, int compress, uint64_t generation, const 
   thread_rec(&t, &mana_ckpt_slot, MANA_TF_CKPT);
   t.sigmask = ~0ull;
   if (mana_imgw_add_thread(w, &t, err) != 0) goto fail;
+  for (int i = 0; i < mana_pool_n; i++) {
+    thread_rec(&t, &mana_pool_slots[i], MANA_TF_HELPER);
+    t.sigmask = ~0ull;
+    if (mana_imgw_add_thread(w, &t, err) != 0) goto fail;
+  }
   if (mana_add_fds(w, path, err) != 0) goto fail;
   mana_sigstate_save(); /* into libmana's data, which the regions below carry */
   if (mana_add_regions(w, err) != 0) goto fail;
   int rc = mana_imgw_close(w, hdr, err);
   mana_release_copies();
   mana_release_deleted();
+  if (rc == 0 && mana_cfg.write_stats) report_stats(&stats);
   return rc;
 fail:
   mana_imgw_abort(w);

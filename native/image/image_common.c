@@ -81,7 +81,8 @@ int mana_vec_append(struct mana_vec *v, const struct mana_img_alloc *a, const vo
     v->p = p;
     v->cap = cap;
   }
-  if (n) memcpy(v->p + v->len, src, n);
+  if (n && src) memcpy(v->p + v->len, src, n);
+  else if (n) memset(v->p + v->len, 0, n); /* src NULL: reserve n zero bytes */
   v->len += n;
   return 0;
 }

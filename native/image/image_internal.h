@@ -55,6 +55,7 @@ struct mana_vec {
   unsigned char *p;
   size_t len, cap;
 };
+/* Appends n bytes from src, or n zero bytes when src is NULL. */
 int mana_vec_append(struct mana_vec *v, const struct mana_img_alloc *a, const void *src,
                     size_t n);
 void mana_vec_free(struct mana_vec *v, const struct mana_img_alloc *a);

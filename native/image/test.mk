@@ -12,7 +12,7 @@ BENCH_MIB ?= 1024
 
 $(OUT)/test_image: image/test_image.c $(OUT)/lib/libmanaimg.a include/mana_image.h
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Iinclude -o $@ $< \
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -pthread -Iinclude -o $@ $< \
 	  $(OUT)/lib/libmanaimg.a -lzstd
 
 test: $(OUT)/test_image

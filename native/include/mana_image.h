@@ -68,6 +68,7 @@ enum mana_chunk_enc { MANA_C_RAW = 0, MANA_C_ZSTD = 1, MANA_C_ZERO = 2, MANA_C_P
 /* thread flags */
 #define MANA_TF_MAIN 0x1u /* the thread whose tid == pid at checkpoint */
 #define MANA_TF_CKPT 0x2u /* the checkpoint thread of libmana */
+#define MANA_TF_HELPER 0x4u /* a helper thread of libmana's image writer (restored like others) */
 
 /* fd kinds */
 enum mana_fd_kind {
@@ -221,6 +222,33 @@ struct mana_img_write_opts {
    * and size equal the parent's chunk at the same address become MANA_C_PARENT references.
    * A parent that cannot be opened or read makes a full image instead (never a failure). */
   const char *parent;
+  /* May be NULL: filled by mana_imgw_close with where the time went (for tuning reports). */
+  struct mana_img_write_stats *stats;
+  /* May be NULL: threads that help with large regions (see mana_img_workers). */
+  const struct mana_img_workers *workers;
+  /* 1: write 4 KiB-aligned raw data with O_DIRECT (no page-cache copy); the library falls back
+   * to buffered writes where the filesystem refuses it. Metadata and header stay buffered. */
+  int direct;
+};
+
+/* Helper threads for a writer. The library never creates threads (a checkpointer cannot while
+ * the threads it froze may hold libc's locks): the caller owns them. run(ctx, fn, arg) must
+ * call fn(arg, k) once for every k in 1..n-1, each on its own helper thread, and fn(arg, 0) on
+ * the calling thread, and return when all n calls have returned. fn does not allocate. */
+#define MANA_IMG_MAX_WORKERS 16
+struct mana_img_workers {
+  int n; /* threads that write, the calling thread included; <= 1: the caller alone */
+  void (*run)(void *ctx, void (*fn)(void *arg, int k), void *arg);
+  void *ctx;
+};
+
+/* Nanoseconds, summed over the threads that did the work (so cpu + io may exceed wall). */
+struct mana_img_write_stats {
+  uint64_t cpu_ns;    /* zero checks, hashes, parent lookups, compression */
+  uint64_t io_ns;     /* write system calls of region data */
+  uint64_t sync_ns;   /* metadata, header, both fsyncs and close */
+  uint64_t wall_ns;   /* mana_imgw_open to the end of mana_imgw_close */
+  uint32_t threads;   /* threads that wrote region data */
 };
 
 /* Creates path (O_CREAT|O_EXCL, mode 0600). */
@@ -231,7 +259,10 @@ int mana_imgw_add_thread(mana_img_writer *w, const struct mana_img_thread *t, ch
 int mana_imgw_add_fd(mana_img_writer *w, const struct mana_img_fd *f, const char *path,
                      char err[MANA_IMG_ERRLEN]);
 /* Stores [r->start, r->end) read from memory at `data` (normally == (void*)r->start) unless
- * r->flags has MANA_RF_NO_DATA. Fields first_chunk/nchunks/stored_bytes/path_off are filled by
+ * r->flags has MANA_RF_NO_DATA. `data` must stay unchanged until mana_imgw_close returns. With
+ * workers, the chunks of a large region are stored by several threads, each at a file offset
+ * it reserves, so their order in the file may differ from their order in memory (readers
+ * follow each chunk's file_off). Fields first_chunk/nchunks/stored_bytes/path_off are filled by
  * the writer. Unpopulated pages may be passed: all-zero chunks are stored as MANA_C_ZERO. */
 int mana_imgw_add_region(mana_img_writer *w, const struct mana_img_region *r, const char *path,
                          const void *data, char err[MANA_IMG_ERRLEN]);

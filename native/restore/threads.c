@@ -97,6 +97,9 @@ void restore_threads(mana_img_reader *r) {
   int main_idx = -1;
   for (uint64_t i = 0; i < n; i++)
     if (mana_imgr_thread(r, i)->flags & MANA_TF_MAIN) main_idx = (int)i;
+  /* the main thread exited: become an application thread, else any but the checkpoint one */
+  for (uint64_t i = 0; main_idx < 0 && i < n; i++)
+    if (!(mana_imgr_thread(r, i)->flags & (MANA_TF_CKPT | MANA_TF_HELPER))) main_idx = (int)i;
   for (uint64_t i = 0; main_idx < 0 && i < n; i++)
     if (!(mana_imgr_thread(r, i)->flags & MANA_TF_CKPT)) main_idx = (int)i;
 

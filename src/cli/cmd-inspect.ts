@@ -124,7 +124,7 @@ function formatImage(r: ImageReport): string {
   ];
   for (const [k, v] of kv) lines.push(`  ${(k + ":").padEnd(13)}${v}`);
   lines.push("", `threads (${d.threads.length}):`);
-  lines.push(indent(table([["TID", "ROLE", "FS_BASE"], ...d.threads.map((t) => [String(t.tid), t.main ? "main" : t.ckpt ? "checkpoint" : "", t.fsBase])])));
+  lines.push(indent(table([["TID", "ROLE", "FS_BASE"], ...d.threads.map((t) => [String(t.tid), t.main ? "main" : t.ckpt ? "checkpoint" : t.helper ? "writer" : "", t.fsBase])])));
   lines.push("", `regions (${d.regions.length}):`);
   lines.push(
     indent(
