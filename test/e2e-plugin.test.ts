@@ -230,7 +230,7 @@ t.test('rank mode: a rank is managed with its rank as proc_id and says so in HEL
     t.equal(h.mpi_size, c.size, `${what}: mpi_size`);
     t.equal(field(d, 'LD_PRELOAD'), '(unset)', `${what}: the rank's own children run unmanaged`);
     t.equal(field(d, 'MANA_AGENT_SOCK'), '(unset)');
-    t.equal(field(d, 'tasks'), '2', 'the checkpoint thread runs');
+    t.ok(Number(field(d, 'tasks')) >= 2, 'the checkpoint thread runs (and, after HELLO, the image writer helpers)');
     t.equal(field(d, 'register'), '0', 'a plugin can register');
   }
   // without MANA_MPI_JOB nothing changes: MANA_PROC_ID, and no MPI keys
