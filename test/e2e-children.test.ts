@@ -8,7 +8,7 @@ import { failedCheckpoint, latestGeneration, launchProgram, waitNewProc } from '
 
 ensureBuilt();
 
-const SCRIPT = 'for i in $(seq 1 5); do echo $i; sleep 0.2; done';
+const SCRIPT = 'for i in $(seq 1 15); do echo $i; sleep 0.2; done'; // 3 s: long enough on a loaded machine
 
 t.test('bash with a running child: the checkpoint is refused, the loop runs on', async (t) => {
   const dir = tempDir('children');

@@ -3,22 +3,14 @@
 // launcher: of the same MPI, and of the other one (--mpi openmpi). The result file must equal
 // an uninterrupted native MPICH run byte for byte, and the restarted job must exit 0.
 import t, { type Test } from 'tap';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  Coordinator, ensureBuilt, mana, manaProc, Proc, removeDir, repo, run, sleep, tempDir, waitFor, type ProcInfo,
-} from './lib/harness.js';
+import { Coordinator, ensureBuilt, mana, Proc, removeDir, repo, run, sleep, tempDir } from './lib/harness.js';
+import { killJob, launchJob, mpiSkip, ranksOf, waitRanks } from './lib/mpi.js';
 
 ensureBuilt();
 
-const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-const shimLib = join(repo, 'mpi-shim', 'out', 'lib');
-const missing = [
-  ...(existsSync(join(shimLib, 'libmpi.so.12')) ? [] : ['mpi-shim is not built (make -C mpi-shim)']),
-  ...['mpicc.mpich', 'mpirun.mpich', 'mpirun.openmpi'].filter((c) => !have(c)).map((c) => `${c} is not installed`),
-];
-const skip = missing.length ? missing.join('; ') : false;
+const skip = mpiSkip(['mpicc.mpich', 'mpirun.mpich', 'mpirun.openmpi']);
 
 const STEPS = '150';
 const PAUSE_MS = '40';
@@ -41,51 +33,14 @@ t.before(async () => {
   ref = readFileSync(out);
 });
 
-type ListedProc = ProcInfo & { launcher?: boolean };
-const ranksOf = (l: ListedProc[]): ListedProc[] => l.filter((p) => !p.launcher);
-
-/** pid and every descendant of it (mpirun's proxies and ranks), from /proc. */
-function tree(root: number): number[] {
-  const parent = new Map<number, number>();
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const st = readFileSync(`/proc/${e}/stat`, 'utf8');
-      parent.set(Number(e), Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  const out = [root];
-  for (let i = 0; i < out.length; i++) for (const [pid, pp] of parent) if (pp === out[i]) out.push(pid);
-  return out;
-}
-
-function killAll(pids: number[]): void {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
-}
-
 async function cycle(t: Test, name: string, restartArgs: string[]): Promise<void> {
   const work = join(dir, name);
   const ckpt = join(work, 'ckpt');
   const out = join(work, 'result.out');
   const c = await new Coordinator(ckpt).start();
   t.teardown(() => c.stop());
-  // no --drop-unrestorable-fds: the lower half's own fds (its epoll instance, PMI and shm
-  // sockets, pipes) are kept out of the image by the shim's plugin, not dropped by force
-  const launch = manaProc(['launch', '--join', '--coord-port', String(c.port), '--ckptdir', ckpt, '--',
-    'mpirun.mpich', '-n', '2', prog, out, STEPS, PAUSE_MS], { cwd: dir });
-  const listed = await waitFor('both ranks to say HELLO', async () => {
-    const l = (await c.list().catch(() => [])) as ListedProc[];
-    const ranks = ranksOf(l);
-    return ranks.length === 2 && ranks.every((p) => p.connected && p.state === 'running') ? l : undefined;
-  }, 60_000, 100);
+  const launch = launchJob(c, ckpt, ['mpirun.mpich', '-n', '2', prog, out, STEPS, PAUSE_MS], dir);
+  const listed = await waitRanks(c, 2);
   t.same(ranksOf(listed).map((p) => p.procId).sort(), [0, 1], 'the ranks are processes 0 and 1');
   t.equal(listed.filter((p) => p.launcher).length, 1, 'the launcher is listed as such');
   await sleep(1500); // some steps in
@@ -97,9 +52,7 @@ async function cycle(t: Test, name: string, restartArgs: string[]): Promise<void
   t.equal(m.mpi?.launcherArgv[0], 'mpirun.mpich');
 
   // SIGKILL: the ranks, the launcher (and its proxies through the group), mana launch
-  const now = (await c.list().catch(() => [])) as ListedProc[];
-  killAll([...tree(launch.child.pid ?? 0), ...now.map((p) => p.pid)]);
-  await Promise.race([launch.done, sleep(10_000)]);
+  await killJob(c, launch);
   t.notOk(existsSync(out), 'the killed job never finished');
   await c.stop();
 

@@ -865,8 +865,8 @@ EXPORT uint64_t lh_track_dropped(void)
  * The lower half's sockets, pipes, epoll and event fds (its PMI connection, its progress
  * engine) must not be saved: a restart starts a new lower half with its own. Every libc call
  * of the lower world that makes an fd goes through these wrappers (first in LD_PRELOAD);
- * calls glibc makes internally (e.g. shm_open's open) do not, and are then refused by the
- * checkpointer, never silently dropped. */
+ * calls glibc makes internally (e.g. shm_open's open, hence the wrapper of shm_open itself) do
+ * not, and are then refused by the checkpointer, never silently dropped. */
 #define LH_MAX_FD 65536
 static _Atomic uint64_t fd_bits[LH_MAX_FD / 64];
 
@@ -906,6 +906,9 @@ FD_WRAP(int, eventfd, (unsigned int v, int fl), (v, fl), int)
 FD_WRAP(int, timerfd_create, (int c, int fl), (c, fl), int)
 FD_WRAP(int, signalfd, (int fd, const sigset_t *m, int fl), (fd, m, fl), int)
 FD_WRAP(int, memfd_create, (const char *n, unsigned int fl), (n, fl), int)
+/* Open MPI's shmem/posix component keeps the fd of its shm_open segment (unlinked) open: a
+   restart on MPICH found it in the image at the fd number Hydra's PMI_FD wanted */
+FD_WRAP(int, shm_open, (const char *n, int fl, mode_t m), (n, fl, m), int)
 FD_WRAP(int, dup, (int fd), (fd), int)
 FD_WRAP(int, dup2, (int a, int b), (a, b), int)
 FD_WRAP(int, dup3, (int a, int b, int fl), (a, b, fl), int)
