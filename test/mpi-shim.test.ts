@@ -25,9 +25,9 @@ t.before(async () => {
 
 for (const l of launchers) {
   t.test(`memory of a rank on the ${l.flavour} lower half is classified`, async (t) => {
-    const maps = join(dir, `maps-${l.flavour}`);
+    const maps = join(dir, `maps-${l.flavour}-0`);
     const r = await run(l.cmd, ['-n', '2', join(dir, 'maps_probe')], {
-      env: { ...process.env, ...ompiEnv, MANA_MPI_MAPS: maps },
+      env: { ...process.env, ...ompiEnv, MANA_MPI_MAPS: join(dir, `maps-${l.flavour}-%r`) },
       timeoutMs: 60_000,
     });
     t.equal(r.code, 0, r.stderr);

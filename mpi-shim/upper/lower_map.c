@@ -2,7 +2,8 @@
  * startup stack) plus what the tracker in the lower world reports (its libraries, mmaps,
  * thread stacks). A checkpoint leaves exactly these ranges out; anything else is the upper
  * half's and is saved (DESIGN.md invariant 1). MANA_MPI_MAPS=FILE (or "-" for stderr) writes
- * /proc/self/maps with each line classified, after MPI_Init: the debugging view of it. */
+ * /proc/self/maps with each line classified, after MPI_Init: the debugging view of it ("%r" in
+ * FILE is replaced by the rank). */
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,6 +52,15 @@ void shim_dump_maps(const char *where) {
   uint64_t (*r)[2] = shim_tmp(sizeof *r * (size_t)max);
   int n = mana_mpi_lower_ranges(r, max);
   if (n > max) n = max;
+  /* "%r" in the name becomes the rank, so the ranks of a job write a file each */
+  char path[4096];
+  const char *pr = strstr(where, "%r");
+  if (pr) {
+    int rank = 0;
+    PMPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    snprintf(path, sizeof path, "%.*s%d%s", (int)(pr - where), where, rank, pr + 2);
+    where = path;
+  }
   FILE *out = strcmp(where, "-") == 0 ? stderr : fopen(where, "w");
   FILE *maps = fopen("/proc/self/maps", "r");
   if (out && maps) {

@@ -3,26 +3,15 @@
    MPI_Probe(MPI_ANY_SOURCE, MPI_ANY_TAG) + MPI_Get_count + MPI_Recv, and broadcasts what it
    made of them. The result depends only on what was sent, not on the arrival order.
    usage: anysrc RESULT_FILE STEPS PAUSE_MS */
-#define _DEFAULT_SOURCE /* usleep */
-#include <mpi.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
+#include "suite.h"
 
 #define MAXLEN 8
 static const long M = 1000000007L;
 
 int main(int argc, char **argv) {
-  MPI_Init(&argc, &argv);
-  if (argc != 4) {
-    fprintf(stderr, "usage: anysrc RESULT_FILE STEPS PAUSE_MS\n");
-    MPI_Abort(MPI_COMM_WORLD, 2);
-  }
-  int rank, size;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  long steps = atol(argv[2]);
-  int pause_ms = atoi(argv[3]);
+  struct run run = suite_start(&argc, &argv, "anysrc");
+  int rank = run.rank, size = run.size;
+  long steps = run.steps;
   long x = rank + 1, *persrc = calloc((size_t)size, sizeof(long)), counts = 0;
   for (long s = 0; s < steps; s++) {
     long total = 0;
@@ -54,21 +43,16 @@ int main(int argc, char **argv) {
     }
     MPI_Bcast(&total, 1, MPI_LONG, 0, MPI_COMM_WORLD);
     x = (x * 17 + total + s) % M;
-    if (pause_ms > 0) usleep((useconds_t)pause_ms * 1000);
+    suite_pause(&run);
   }
-  long *all = rank == 0 ? malloc(sizeof(long) * (size_t)size) : NULL;
-  MPI_Gather(&x, 1, MPI_LONG, all, 1, MPI_LONG, 0, MPI_COMM_WORLD);
-  if (rank == 0) {
-    FILE *f = fopen(argv[1], "w");
-    if (!f) {
-      perror(argv[1]);
-      MPI_Abort(MPI_COMM_WORLD, 3);
-    }
-    fprintf(f, "anysrc size %d steps %ld longs %ld\n", size, steps, counts);
-    for (int r = 0; r < size; r++) fprintf(f, "rank %d x=%ld from=%ld\n", r, all[r], persrc[r]);
-    fclose(f);
-    free(all);
-  }
+  /* how many messages rank 0 took from each rank, for that rank's line */
+  long from = 0;
+  MPI_Scatter(persrc, 1, MPI_LONG, &from, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+  long mine[2] = {x, from};
+  char extra[64];
+  snprintf(extra, sizeof extra, "longs %ld", counts);
+  static const char *const keys[] = {"x", "from"};
+  suite_finish(&run, MPI_COMM_WORLD, extra, keys, mine, 2);
   free(persrc);
   MPI_Finalize();
   return 0;

@@ -3,25 +3,14 @@
    communicators too), with collectives on each: Allreduce on the halves, Bcast on the
    duplicate, Allgather on a split of the duplicate, Reduce on the short-lived one.
    usage: comms RESULT_FILE STEPS PAUSE_MS */
-#define _DEFAULT_SOURCE /* usleep */
-#include <mpi.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
+#include "suite.h"
 
 static const long M = 1000000007L;
 
 int main(int argc, char **argv) {
-  MPI_Init(&argc, &argv);
-  if (argc != 4) {
-    fprintf(stderr, "usage: comms RESULT_FILE STEPS PAUSE_MS\n");
-    MPI_Abort(MPI_COMM_WORLD, 2);
-  }
-  int rank, size;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  long steps = atol(argv[2]);
-  int pause_ms = atoi(argv[3]);
+  struct run run = suite_start(&argc, &argv, "comms");
+  int rank = run.rank, size = run.size;
+  long steps = run.steps;
   MPI_Comm half, dup, pairs;
   MPI_Comm_split(MPI_COMM_WORLD, rank % 2, size - rank, &half); /* reversed order inside */
   MPI_Comm_dup(MPI_COMM_WORLD, &dup);
@@ -51,23 +40,11 @@ int main(int argc, char **argv) {
     }
     x = (x * 31 + hsum * 3 + b * 5 + p + r + hrank * 11 + s) % M;
     trail = (trail * 131 + hsum + b) % M;
-    if (pause_ms > 0) usleep((useconds_t)pause_ms * 1000);
+    suite_pause(&run);
   }
   long mine[5] = {x, trail, hrank, hsize, prank};
-  long *all = rank == 0 ? malloc(sizeof(long) * 5 * (size_t)size) : NULL;
-  MPI_Gather(mine, 5, MPI_LONG, all, 5, MPI_LONG, 0, dup);
-  if (rank == 0) {
-    FILE *f = fopen(argv[1], "w");
-    if (!f) {
-      perror(argv[1]);
-      MPI_Abort(MPI_COMM_WORLD, 3);
-    }
-    fprintf(f, "comms size %d steps %ld\n", size, steps);
-    for (int q = 0; q < size; q++)
-      fprintf(f, "rank %d x=%ld trail=%ld half=%ld/%ld pair=%ld\n", q, all[5 * q], all[5 * q + 1], all[5 * q + 2], all[5 * q + 3], all[5 * q + 4]);
-    fclose(f);
-    free(all);
-  }
+  static const char *const keys[] = {"x", "trail", "half_rank", "half_size", "pair"};
+  suite_finish(&run, dup, NULL, keys, mine, 5);
   free(g);
   MPI_Comm_free(&pairs);
   MPI_Comm_free(&dup);

@@ -4,12 +4,9 @@
    step-dependent stride is made, used and freed every few steps (so a restart replays
    creations of freed types). The doubles hold integers, so every MPI gives the same bits.
    usage: dtypes RESULT_FILE STEPS PAUSE_MS */
-#define _DEFAULT_SOURCE /* usleep */
-#include <mpi.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
+
+#include "suite.h"
 
 #define R 8
 #define C 6
@@ -24,16 +21,9 @@ struct rec {
 };
 
 int main(int argc, char **argv) {
-  MPI_Init(&argc, &argv);
-  if (argc != 4) {
-    fprintf(stderr, "usage: dtypes RESULT_FILE STEPS PAUSE_MS\n");
-    MPI_Abort(MPI_COMM_WORLD, 2);
-  }
-  int rank, size;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  long steps = atol(argv[2]);
-  int pause_ms = atoi(argv[3]);
+  struct run run = suite_start(&argc, &argv, "dtypes");
+  int rank = run.rank, size = run.size;
+  long steps = run.steps;
   int right = (rank + 1) % size, left = (rank + size - 1) % size;
 
   MPI_Datatype column, rec_raw, rec_t;
@@ -87,25 +77,14 @@ int main(int argc, char **argv) {
     for (int i = 0; i < R; i++)
       for (int j = 0; j < C; j++) a[i][j] = (a[i][j] * 7 + h + i + j) % M;
     trail = (trail * 131 + h) % M;
-    if (pause_ms > 0) usleep((useconds_t)pause_ms * 1000);
+    suite_pause(&run);
   }
   long sum = 0;
   for (int i = 0; i < R; i++)
     for (int j = 0; j < C; j++) sum = (sum * 3 + a[i][j]) % M;
   long mine[2] = {sum, trail};
-  long *all = rank == 0 ? malloc(sizeof(long) * 2 * (size_t)size) : NULL;
-  MPI_Gather(mine, 2, MPI_LONG, all, 2, MPI_LONG, 0, MPI_COMM_WORLD);
-  if (rank == 0) {
-    FILE *f = fopen(argv[1], "w");
-    if (!f) {
-      perror(argv[1]);
-      MPI_Abort(MPI_COMM_WORLD, 3);
-    }
-    fprintf(f, "dtypes size %d steps %ld\n", size, steps);
-    for (int r = 0; r < size; r++) fprintf(f, "rank %d a=%ld trail=%ld\n", r, all[2 * r], all[2 * r + 1]);
-    fclose(f);
-    free(all);
-  }
+  static const char *const keys[] = {"a", "trail"};
+  suite_finish(&run, MPI_COMM_WORLD, NULL, keys, mine, 2);
   MPI_Type_free(&rec_t);
   MPI_Type_free(&column);
   MPI_Finalize();

@@ -3,26 +3,16 @@
    Allreduce of the residual each step. Integer (fixed-point) arithmetic, so every MPI gives
    the same numbers bit for bit.
    usage: halo RESULT_FILE STEPS PAUSE_MS */
-#define _DEFAULT_SOURCE /* usleep */
-#include <mpi.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include "suite.h"
 #include <string.h>
-#include <unistd.h>
 
 #define N 24 /* local block N x N, plus a halo of one cell */
 #define AT(a, i, j) a[(i) * (N + 2) + (j)]
 
 int main(int argc, char **argv) {
-  MPI_Init(&argc, &argv);
-  if (argc != 4) {
-    fprintf(stderr, "usage: halo RESULT_FILE STEPS PAUSE_MS\n");
-    MPI_Abort(MPI_COMM_WORLD, 2);
-  }
-  long steps = atol(argv[2]);
-  int pause_ms = atoi(argv[3]);
-  int size, rank;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  struct run run = suite_start(&argc, &argv, "halo");
+  long steps = run.steps;
+  int size = run.size, rank;
   int dims[2] = {0, 0}, periods[2] = {1, 1}, coords[2];
   MPI_Dims_create(size, 2, dims);
   MPI_Comm cart;
@@ -76,7 +66,7 @@ int main(int argc, char **argv) {
     long gres = 0;
     MPI_Allreduce(&res, &gres, 1, MPI_LONG, MPI_SUM, cart);
     trail = (trail * 131 + gres) % 1000000007L;
-    if (pause_ms > 0) usleep((useconds_t)pause_ms * 1000);
+    suite_pause(&run);
   }
   long sum = 0, mix = 0;
   for (int i = 1; i <= N; i++)
@@ -85,20 +75,10 @@ int main(int argc, char **argv) {
       mix = (mix * 31 + AT(u, i, j)) % 1000000007L;
     }
   long mine[5] = {coords[0], coords[1], sum, mix, trail};
-  long *all = rank == 0 ? malloc(sizeof(long) * 5 * (size_t)size) : NULL;
-  MPI_Gather(mine, 5, MPI_LONG, all, 5, MPI_LONG, 0, cart);
-  if (rank == 0) {
-    FILE *f = fopen(argv[1], "w");
-    if (!f) {
-      perror(argv[1]);
-      MPI_Abort(MPI_COMM_WORLD, 3);
-    }
-    fprintf(f, "halo size %d dims %dx%d steps %ld\n", size, dims[0], dims[1], steps);
-    for (int r = 0; r < size; r++)
-      fprintf(f, "rank %d (%ld,%ld) sum=%ld mix=%ld residuals=%ld\n", r, all[5 * r], all[5 * r + 1], all[5 * r + 2], all[5 * r + 3], all[5 * r + 4]);
-    fclose(f);
-    free(all);
-  }
+  char extra[64];
+  snprintf(extra, sizeof extra, "dims %dx%d", dims[0], dims[1]);
+  static const char *const keys[] = {"x", "y", "sum", "mix", "residuals"};
+  suite_finish(&run, cart, extra, keys, mine, 5);
   free(u);
   free(v);
   MPI_Comm_free(&cart);

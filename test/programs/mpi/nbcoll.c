@@ -2,26 +2,15 @@
    MPI_Iallreduce and an MPI_Ibcast, computes, pauses (the collectives still pending, so a
    checkpoint finds them incomplete) and only then waits for both.
    usage: nbcoll RESULT_FILE STEPS PAUSE_MS */
-#define _DEFAULT_SOURCE /* usleep */
-#include <mpi.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
+#include "suite.h"
 
 #define LEN 16
 static const long M = 1000000007L;
 
 int main(int argc, char **argv) {
-  MPI_Init(&argc, &argv);
-  if (argc != 4) {
-    fprintf(stderr, "usage: nbcoll RESULT_FILE STEPS PAUSE_MS\n");
-    MPI_Abort(MPI_COMM_WORLD, 2);
-  }
-  int rank, size;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  long steps = atol(argv[2]);
-  int pause_ms = atoi(argv[3]);
+  struct run run = suite_start(&argc, &argv, "nbcoll");
+  int rank = run.rank, size = run.size;
+  long steps = run.steps;
   long v[LEN], sum[LEN], bc[LEN], x = rank + 1, trail = 0;
   for (int k = 0; k < LEN; k++) v[k] = (rank + 1) * (k + 1);
   for (long s = 0; s < steps; s++) {
@@ -33,7 +22,7 @@ int main(int argc, char **argv) {
     /* computation that does not touch the buffers in flight */
     long c = x;
     for (int i = 0; i < 20000; i++) c = (c * 48271 + i) % 2147483647L;
-    if (pause_ms > 0) usleep((useconds_t)pause_ms * 1000);
+    suite_pause(&run);
     MPI_Status sts[2]; /* not MPI_STATUSES_IGNORE: gcc 12 warns on MPICH's header */
     MPI_Waitall(2, rq, sts);
     long h = c;
@@ -45,19 +34,8 @@ int main(int argc, char **argv) {
     trail = (trail * 131 + sum[0] + bc[LEN - 1]) % M;
   }
   long mine[2] = {x, trail};
-  long *all = rank == 0 ? malloc(sizeof(long) * 2 * (size_t)size) : NULL;
-  MPI_Gather(mine, 2, MPI_LONG, all, 2, MPI_LONG, 0, MPI_COMM_WORLD);
-  if (rank == 0) {
-    FILE *f = fopen(argv[1], "w");
-    if (!f) {
-      perror(argv[1]);
-      MPI_Abort(MPI_COMM_WORLD, 3);
-    }
-    fprintf(f, "nbcoll size %d steps %ld\n", size, steps);
-    for (int r = 0; r < size; r++) fprintf(f, "rank %d x=%ld trail=%ld\n", r, all[2 * r], all[2 * r + 1]);
-    fclose(f);
-    free(all);
-  }
+  static const char *const keys[] = {"x", "trail"};
+  suite_finish(&run, MPI_COMM_WORLD, NULL, keys, mine, 2);
   MPI_Finalize();
   return 0;
 }

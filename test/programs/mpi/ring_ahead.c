@@ -4,27 +4,16 @@
    next step (pending across the pause). No collectives until the end: ranks are coupled only
    by the ring. Integer arithmetic: every MPI gives the same numbers.
    usage: ring_ahead RESULT_FILE STEPS PAUSE_MS */
-#define _DEFAULT_SOURCE /* usleep */
-#include <mpi.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
+#include "suite.h"
 
 #define DEPTH 3
 #define LEN 4
 static const long M = 1000000007L;
 
 int main(int argc, char **argv) {
-  MPI_Init(&argc, &argv);
-  if (argc != 4) {
-    fprintf(stderr, "usage: ring_ahead RESULT_FILE STEPS PAUSE_MS\n");
-    MPI_Abort(MPI_COMM_WORLD, 2);
-  }
-  int rank, size;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  long steps = atol(argv[2]);
-  int pause_ms = atoi(argv[3]);
+  struct run run = suite_start(&argc, &argv, "ring_ahead");
+  int rank = run.rank, size = run.size;
+  long steps = run.steps;
   int right = (rank + 1) % size, left = (rank + size - 1) % size;
   long in[DEPTH][LEN], out[2][LEN];
   MPI_Request rreq[DEPTH], sreq = MPI_REQUEST_NULL;
@@ -47,23 +36,12 @@ int main(int argc, char **argv) {
     trail = (trail * 131 + g[LEN - 1]) % M;
     if (s + DEPTH < steps)
       MPI_Irecv(in[s % DEPTH], LEN, MPI_LONG, left, (int)((s + DEPTH) % 1000), MPI_COMM_WORLD, &rreq[s % DEPTH]);
-    if (pause_ms > 0) usleep((useconds_t)pause_ms * 1000);
+    suite_pause(&run);
   }
   MPI_Wait(&sreq, MPI_STATUS_IGNORE);
   long mine[2] = {x, trail};
-  long *all = rank == 0 ? malloc(sizeof(long) * 2 * (size_t)size) : NULL;
-  MPI_Gather(mine, 2, MPI_LONG, all, 2, MPI_LONG, 0, MPI_COMM_WORLD);
-  if (rank == 0) {
-    FILE *f = fopen(argv[1], "w");
-    if (!f) {
-      perror(argv[1]);
-      MPI_Abort(MPI_COMM_WORLD, 3);
-    }
-    fprintf(f, "ring_ahead size %d steps %ld\n", size, steps);
-    for (int r = 0; r < size; r++) fprintf(f, "rank %d x=%ld trail=%ld\n", r, all[2 * r], all[2 * r + 1]);
-    fclose(f);
-    free(all);
-  }
+  static const char *const keys[] = {"x", "trail"};
+  suite_finish(&run, MPI_COMM_WORLD, NULL, keys, mine, 2);
   MPI_Finalize();
   return 0;
 }

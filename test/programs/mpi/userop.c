@@ -3,11 +3,7 @@
    a commutative one keeps the largest value with the lowest rank holding it. Both are made
    with MPI_Op_create at the start (a restart must bring them back in the new MPI).
    usage: userop RESULT_FILE STEPS PAUSE_MS */
-#define _DEFAULT_SOURCE /* usleep */
-#include <mpi.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
+#include "suite.h"
 
 static const long M = 1000000007L;
 
@@ -33,16 +29,9 @@ static void maxloc_low(void *in, void *inout, int *len, MPI_Datatype *dt) {
 }
 
 int main(int argc, char **argv) {
-  MPI_Init(&argc, &argv);
-  if (argc != 4) {
-    fprintf(stderr, "usage: userop RESULT_FILE STEPS PAUSE_MS\n");
-    MPI_Abort(MPI_COMM_WORLD, 2);
-  }
-  int rank, size;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  long steps = atol(argv[2]);
-  int pause_ms = atoi(argv[3]);
+  struct run run = suite_start(&argc, &argv, "userop");
+  int rank = run.rank;
+  long steps = run.steps;
   MPI_Datatype pair;
   MPI_Type_contiguous(2, MPI_LONG, &pair);
   MPI_Type_commit(&pair);
@@ -57,22 +46,11 @@ int main(int argc, char **argv) {
     MPI_Allreduce(m, mm, 1, pair, op_max, MPI_COMM_WORLD);
     x = (g[0] * x + g[1] + g[2] * 3 + g[3] + mm[0] * 7 + mm[1]) % M;
     trail = (trail * 131 + g[1] + mm[1]) % M;
-    if (pause_ms > 0) usleep((useconds_t)pause_ms * 1000);
+    suite_pause(&run);
   }
   long mine[2] = {x, trail};
-  long *all = rank == 0 ? malloc(sizeof(long) * 2 * (size_t)size) : NULL;
-  MPI_Gather(mine, 2, MPI_LONG, all, 2, MPI_LONG, 0, MPI_COMM_WORLD);
-  if (rank == 0) {
-    FILE *fp = fopen(argv[1], "w");
-    if (!fp) {
-      perror(argv[1]);
-      MPI_Abort(MPI_COMM_WORLD, 3);
-    }
-    fprintf(fp, "userop size %d steps %ld\n", size, steps);
-    for (int r = 0; r < size; r++) fprintf(fp, "rank %d x=%ld trail=%ld\n", r, all[2 * r], all[2 * r + 1]);
-    fclose(fp);
-    free(all);
-  }
+  static const char *const keys[] = {"x", "trail"};
+  suite_finish(&run, MPI_COMM_WORLD, NULL, keys, mine, 2);
   MPI_Op_free(&op_compose);
   MPI_Op_free(&op_max);
   MPI_Type_free(&pair);
