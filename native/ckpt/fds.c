@@ -320,6 +320,10 @@ int mana_add_fds(void *wp, const char *image_path, char *err) {
           rc = -1;
           break;
         }
+        /* an MPI rank's inherited pipes and sockets are its launcher's plumbing (PMI, output
+           forwarding): the new launcher of a restart brings its own, so they are not even
+           recorded (no restart warning for each) */
+        if (what && mana_cfg.mpi_rank >= 0 && inherited(fd, &st)) continue;
       }
       if (mana_imgw_add_fd(w, &r, linkbuf, err) != 0) rc = -1;
     }
