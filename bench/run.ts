@@ -27,7 +27,7 @@ import {
   Coordinator, manaProc, testBin, waitFor, sleep, ensureBuilt, type Proc,
 } from '../test/lib/harness.js';
 import { waitNewProc } from '../test/lib/scenario.js';
-import { mpiBench } from './mpi.js';
+import { mpiBench, type MpiRow } from './mpi.js';
 
 ensureBuilt();
 const sizes = (process.env.MANA_BENCH_SIZES ?? '1024,4096').split(',').map(Number);
@@ -114,14 +114,7 @@ function imageOf(gen: string): string {
   return join(gen, f);
 }
 
-interface Row {
-  id: string;
-  what: string;
-  value: string;
-  baseline: string;
-  ratio: string;
-  bar: string;
-}
+type Row = MpiRow; // one row type for every benchmark's table
 const rows: Row[] = [];
 const gbs = (x: number): string => `${(x / 1e9).toFixed(2)} GB/s`;
 
