@@ -4,7 +4,7 @@ import { CoordinatorClient, formatAddress, grpcCode, grpcDetails, isUnavailable 
 import type { CheckpointReply } from "../rpc/types.js";
 import { optFlag, optString, parseArgs, parseSecondsOpt, type OptSpec } from "./args.js";
 import { COORD_OPTS, coordAddress } from "./coord-address.js";
-import { formatBytes, formatList, formatStatus } from "./format.js";
+import { formatBytes, formatCheckpointProgress, formatList, formatStatus } from "./format.js";
 import { HELP_OPT, requireNoPositionals } from "./settings.js";
 import * as grpc from "@grpc/grpc-js";
 
@@ -137,11 +137,7 @@ async function blockingCheckpoint(client: CoordinatorClient, json: boolean): Pro
     timer = setInterval(() => {
       client.status(2000).then(
         (s) => {
-          if (!s.checkpointInProgress) return;
-          const bytes = s.progressRawTotal ? `${formatBytes(s.progressRawDone)} / ${formatBytes(s.progressRawTotal)}` : formatBytes(s.progressRawDone);
-          process.stderr.write(
-            `\r\x1b[Kgeneration ${s.checkpointGeneration}: ${s.state} ${bytes}, ${s.procsWritten}/${s.procsInCheckpoint} written, ${(s.checkpointElapsedMs / 1000).toFixed(1)} s`,
-          );
+          if (s.checkpointInProgress) process.stderr.write(`\r\x1b[K${formatCheckpointProgress(s)}`);
         },
         () => undefined,
       );
