@@ -163,3 +163,25 @@ t.test("processes that end together during a round are named together, at once",
   t.same(readdirSync(h.ckptDir).filter((d) => d.startsWith(".gen-")), [], "the partial dir is gone");
   t.same(h.sent.resume, [], "nobody is left to resume");
 });
+
+t.test("a process that ends during the commit leaves a whole generation", async (t) => {
+  const h = new FakeHost(newDir(), 60_000);
+  h.commitDelayMs = 400; // longer than the wait for others to end too
+  const r = new CheckpointRound(h, 5, procs, false);
+  await until("suspend", () => h.sent.suspend.length > 0);
+  for (const id of r.procIds) r.onSuspended({ procId: id, generation: 5, attempt: r.attempt, error: "" });
+  await until("write", () => h.sent.write.length > 0);
+  for (const tg of (h.sent.write[0] as Sent["write"][number]).targets) {
+    writeFileSync(tg.path, `image of ${tg.procId}\n`);
+    r.onWritten({ procId: tg.procId, generation: 5, attempt: r.attempt, error: "", rawBytes: 10, storedBytes: 10, fileSize: 10, millis: 1 });
+  }
+  await until("commit", () => h.phase === "COMMITTING");
+  r.onProcGone(1, "was killed by SIGKILL");
+  await until("resume", () => h.sent.resume.length > 0);
+  r.onResumed({ procId: 0, generation: 5, attempt: r.attempt });
+  const res = await r.done;
+  t.ok(res.ok, `committed (${res.error})`);
+  t.equal(readlinkSync(join(h.ckptDir, "latest")), "gen-000005");
+  t.ok(Date.now() - r.startedMs < 5000, "the round ended without waiting for the gone process to resume");
+  t.notMatch(h.lines.join("\n"), /during the checkpoint/, "no abort is logged");
+});

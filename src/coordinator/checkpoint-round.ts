@@ -147,7 +147,10 @@ export class CheckpointRound {
     }
     // The ranks of an MPI job die together (the launcher ends the others): a moment's wait lets
     // the error name them all, not only whichever exit happened to be reported first.
-    this.goneTimer ??= setTimeout(() => this.fail(this.goneMessage()), GONE_SETTLE_MS);
+    // Gone during the commit: the images are whole, the commit goes on (and RESUMING skips it).
+    this.goneTimer ??= setTimeout(() => {
+      if (this.phase !== "RESUMING" && this.phase !== "ABORTING") this.fail(this.goneMessage());
+    }, GONE_SETTLE_MS);
   }
 
   private goneMessage(): string {
