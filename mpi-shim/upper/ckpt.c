@@ -345,6 +345,16 @@ static int presuspend(char *err, size_t errlen) {
   }
   /* quiet: the receives still posted cannot match anything now */
   vh_req_foreach(cancel_recv, NULL);
+  /* test-only (test/mpi-failpaths.test.ts): MANA_TEST_PRESUSPEND_HOLD_MS=MS[:RANK] keeps every
+     rank (or only RANK) drained but not yet suspended for MS ms; one line says so */
+  const char *hold = getenv("MANA_TEST_PRESUSPEND_HOLD_MS");
+  int me = -1;
+  if (hold && *hold && CK(MPI_Comm_rank, ck_comm, &me) == MPI_SUCCESS && (!strchr(hold, ':') || atoi(strchr(hold, ':') + 1) == me)) {
+    fprintf(stderr, "mana: test hook MANA_TEST_PRESUSPEND_HOLD_MS=%s: rank %d holds presuspend\n", hold, me);
+    long ms = atol(hold);
+    struct timespec ts = {ms / 1000, ms % 1000 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
   return 0; /* the lower half stays held until resume */
 }
 

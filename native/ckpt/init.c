@@ -227,6 +227,8 @@ static void mana_init_body(void) {
   mana_cfg.write_direct = !(direct && strcmp(direct, "0") == 0);
   const char *stats = getenv("MANA_WRITE_STATS");
   mana_cfg.write_stats = stats && strcmp(stats, "1") == 0;
+  const char *hold = getenv("MANA_TEST_WRITE_HOLD_MS");
+  mana_cfg.test_write_hold_ms = hold ? atoi(hold) : 0;
   const char *drop = getenv(MANA_ENV_DROP_FDS);
   mana_cfg.drop_fds = drop && strcmp(drop, "1") == 0;
   unsetenv(MANA_ENV_DROP_FDS);

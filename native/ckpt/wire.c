@@ -203,7 +203,9 @@ static int send_hello(int restarted, uint64_t generation) {
 
 static void progress_cb(void *arg, uint64_t raw_done, uint64_t stored_done) {
   (void)arg;
-  if (raw_done - last_progress < (64ull << 20)) return;
+  /* test-only (test/mpi-failpaths.test.ts): a write held open, part of the image on disk */
+  int hold = mana_cfg.test_write_hold_ms > 0 && last_progress == 0 && raw_done > 0;
+  if (!hold && raw_done - last_progress < (64ull << 20)) return;
   last_progress = raw_done;
   struct mana_fmt f;
   char buf[256];
@@ -212,6 +214,10 @@ static void progress_cb(void *arg, uint64_t raw_done, uint64_t stored_done) {
   fmt_kv_u64(&f, "stored_done", stored_done);
   fmt_kv_u64(&f, "raw_total", progress_total);
   send_msg(MANA_MSG_PROGRESS, buf);
+  if (hold) {
+    say("mana: test hook MANA_TEST_WRITE_HOLD_MS: holding the image write\n");
+    mana_msleep(mana_cfg.test_write_hold_ms);
+  }
 }
 
 void mana_set_progress_total(uint64_t total) { progress_total = total; }
