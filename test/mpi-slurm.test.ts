@@ -205,7 +205,11 @@ async function batchJob(t: Test, what: string, steps: number, sbatchOpts: string
   await limit(id, ckpt);
   await waitFor('the requeued job', () => (existsSync(join(ckpt, 'latest')) && jobState(id) === 'PENDING' ? true : undefined), 60_000, 250);
   t.notOk(existsSync(out), 'the first run ended before the program did');
-  // Slurm holds a requeued job for a while (BeginTime); let it start now
+  // Slurm holds a requeued job for a while (BeginTime); let it start now, but only once slurmd
+  // is done with the first run and a second has passed: a credential made in the second the
+  // first run's was revoked is refused ("Job credential revoked") and the job fails
+  await waitFor('the node to finish the first run', () => (nodeUp() && !/completing/.test(spawnSync('sinfo', ['-h', '-N', '-o', '%T'], { encoding: 'utf8' }).stdout ?? '') ? true : undefined), 60_000, 250);
+  await sleep(2000);
   spawnSync('scontrol', ['update', `jobid=${id}`, 'StartTime=now']);
   await waitFor('the requeued job to end', () => (['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'GONE'].includes(jobState(id)) ? true : undefined), 180_000, 500);
   t.equal(jobState(id), 'COMPLETED', `the job completes\n${tail(logText())}`);
