@@ -18,7 +18,9 @@ on_limit() {
   echo "mana job: wall-time limit near, checkpointing ($(date +%T))"
   # returns once the generation is committed; if it fails, the requeued job resumes the one before
   mana command --bcheckpoint
-  scontrol requeue "$SLURM_JOB_ID"   # ends this run (Slurm kills the job's processes) and queues it again
+  # unless the program has just ended: requeue, which ends this run (Slurm kills the job's
+  # processes) and queues the job again
+  if kill -0 "$job" 2>/dev/null; then scontrol requeue "$SLURM_JOB_ID"; fi
 }
 trap on_limit USR1
 
@@ -28,8 +30,9 @@ if [ -e "$MANA_CHECKPOINT_DIR/latest" ]; then
 else
   mana launch srun --mpi="${MANA_SRUN_MPI:-pmi2}" "$@" &
 fi
-wait $!          # returns early when USR1 arrives; the trap runs
+job=$!
+wait "$job"      # returns early when USR1 arrives; the trap runs
 status=$?
-while kill -0 $! 2>/dev/null; do wait $!; status=$?; done
+while kill -0 "$job" 2>/dev/null; do wait "$job"; status=$?; done
 echo "mana job: done, status $status"
 exit "$status"

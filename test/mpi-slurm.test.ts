@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Coordinator, ensureBuilt, mana, manaBin, removeDir, repo, run, sleep, tempDir, waitFor, type Done } from './lib/harness.js';
+import { launcherKindOf, lowerHalf, srunPluginFromArgv } from '../src/launch/mpi.js';
 import { have, killJob, launchJob, mpiSkip, ranksOf, waitRanks, type Flavour } from './lib/mpi.js';
 
 ensureBuilt();
@@ -85,6 +86,23 @@ t.test('mana launch srun runs to the native result on both MPIs', { skip }, asyn
     t.equal(d.code, 0, `mana launch srun --mpi=${PLUGIN[f]} exits 0${d.code ? `: ${tail(d.stderr)}` : ''}`);
     sameAsRef(t, out, `srun --mpi=${PLUGIN[f]} (lower half ${f})`);
   }
+});
+
+t.test("srun's --mpi plugin picks the lower half (no Slurm needed)", async (t) => {
+  const srun = { name: 'srun', kind: 'srun', path: '/usr/bin/srun', realPath: '/usr/bin/srun' } as const;
+  const env = {};
+  t.equal(srunPluginFromArgv(['srun', '--mpi=pmix', '-n', '2', '/bin/true'], env), 'pmix');
+  t.equal(srunPluginFromArgv(['srun', '-n', '2', '--mpi', 'pmi2', '/bin/true'], env), 'pmi2');
+  t.equal(srunPluginFromArgv(['srun', '-n', '2', '/bin/true', '--mpi=pmix'], env), undefined, "the program's own --mpi is not srun's");
+  t.equal(srunPluginFromArgv(['srun', '-n', '2', '/bin/true'], { SLURM_MPI_TYPE: 'pmix_v4' }), 'pmix_v4', 'else $SLURM_MPI_TYPE');
+  t.equal(lowerHalf({ ...srun, srunPlugin: 'pmix_v4' }, undefined), 'openmpi', 'pmix_v4: Open MPI');
+  t.equal(lowerHalf({ ...srun, srunPlugin: 'pmi2' }, undefined), 'mpich', 'pmi2: MPICH');
+  t.equal(lowerHalf(srun, undefined), 'mpich', 'no plugin named: MPICH');
+  t.equal(lowerHalf(srun, 'openmpi'), 'openmpi', 'no plugin named: --mpi decides');
+  t.throws(() => lowerHalf({ ...srun, srunPlugin: 'pmi2' }, 'openmpi'),
+    /--mpi openmpi does not match srun --mpi=pmi2, which serves MPICH: Open MPI's ranks need srun --mpi=pmix/);
+  t.equal(launcherKindOf(['/usr/bin/srun', '-n', '2']), 'srun');
+  t.equal(launcherKindOf(['mpirun.mpich', '-n', '2']), 'mpirun');
 });
 
 /** Launch argv under mana, checkpoint about 1 s in, kill the job; the generation dir. */
@@ -210,6 +228,8 @@ async function batchJob(t: Test, what: string, steps: number, sbatchOpts: string
   // first run's was revoked is refused ("Job credential revoked") and the job fails
   await waitFor('the node to finish the first run', () => (nodeUp() && !/completing/.test(spawnSync('sinfo', ['-h', '-N', '-o', '%T'], { encoding: 'utf8' }).stdout ?? '') ? true : undefined), 60_000, 250);
   await sleep(2000);
+  // and with a longer limit, so that the resumed run ends before another warning
+  spawnSync('scontrol', ['update', `jobid=${id}`, 'TimeLimit=10']);
   spawnSync('scontrol', ['update', `jobid=${id}`, 'StartTime=now']);
   await waitFor('the requeued job to end', () => (['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'GONE'].includes(jobState(id)) ? true : undefined), 180_000, 500);
   t.equal(jobState(id), 'COMPLETED', `the job completes\n${tail(logText())}`);
