@@ -48,7 +48,8 @@ host=$(hostname -s)
 want=$(cat <<EOF
 $MARKER; remove this line to keep the script from rewriting the file
 ClusterName=mana
-SlurmctldHost=$host
+# by address: a fresh machine's host name need not resolve
+SlurmctldHost=$host(127.0.0.1)
 AuthType=auth/munge
 CredType=cred/munge
 SlurmUser=root
@@ -76,7 +77,7 @@ SlurmdParameters=config_overrides
 KillWait=5
 MinJobAge=30
 InactiveLimit=0
-NodeName=$host CPUs=8 State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=8 State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
 )
