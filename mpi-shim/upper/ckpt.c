@@ -7,7 +7,8 @@
  *      their next one (so no rank is saved half-way into a collective, and no trivial barrier
  *      is paid per collective in normal running);
  *   2. point to point: every message sent has been received (the global sum of sent minus
- *      received is zero) and no send or collective request is incomplete;
+ *      received is zero) and no send or collective request is incomplete; messages no receive
+ *      is posted for are received into the upper half to get there (msgbuf.c);
  *   3. receives still posted are then unmatched: they are cancelled and posted again after
  *      the checkpoint (in the same lower half, or in the new one after a restart).
  * The ranks agree on each step through collectives of their own on a private duplicate of
