@@ -100,6 +100,34 @@ static struct lh_status status_of(const struct mb_msg *m, int64_t bytes, int err
   return (struct lh_status){.source = m->source, .tag = m->tag, .error = error, .cancelled = 0, .count = bytes};
 }
 
+/* The received part of element `k` of (buf, dt) when the message ends inside it (rest bytes of
+   it came): MPI_Unpack writes whole elements only, so the element is unpacked twice from
+   copies padded differently, onto copies of what buf holds there; a byte on which the two
+   agree came from the message (or was left alone), one on which they differ came from the
+   padding, and buf keeps its own. */
+static int unpack_part(const unsigned char *data, int64_t rest, int tsize, void *buf, int k, MPI_Datatype dt) {
+  MPI_Aint lb, extent, tlb, textent;
+  int rc = PMPI_Type_get_extent(dt, &lb, &extent);
+  if (rc == MPI_SUCCESS) rc = PMPI_Type_get_true_extent(dt, &tlb, &textent);
+  if (rc != MPI_SUCCESS) return rc;
+  unsigned char *dst = (unsigned char *)buf + (MPI_Aint)k * extent + tlb;
+  unsigned char *pad = shim_tmp((size_t)tsize), *copy[2] = {NULL, NULL};
+  for (int pass = 0; pass < 2 && rc == MPI_SUCCESS; pass++) {
+    copy[pass] = shim_tmp((size_t)textent);
+    memcpy(copy[pass], dst, (size_t)textent);
+    memcpy(pad, data, (size_t)rest);
+    memset(pad + rest, pass ? 0xff : 0, (size_t)(tsize - rest));
+    int pos = 0;
+    /* the element's true lower bound lands at copy[pass] */
+    rc = PMPI_Unpack(pad, tsize, &pos, (void *)((uintptr_t)copy[pass] - (uintptr_t)tlb), 1, dt, MPI_COMM_SELF);
+  }
+  if (rc == MPI_SUCCESS)
+    for (MPI_Aint i = 0; i < textent; i++)
+      if (copy[0][i] == copy[1][i]) dst[i] = copy[0][i];
+  free(pad), free(copy[0]), free(copy[1]);
+  return rc;
+}
+
 /* Copies m into (buf, count, dt) and frees it (whatever the outcome: a receive that fails
    consumes its message, as in the lower half); *st tells what was received. MPI_ERR_TRUNCATE
    when it does not fit (the part that fits is received, as MPI does). */
@@ -114,15 +142,14 @@ static int deliver(struct mb_msg *m, void *buf, int count, MPI_Datatype dt, stru
   }
   int64_t room = (int64_t)tsize * (count > 0 ? count : 0);
   int64_t take = m->bytes <= room ? m->bytes : room;
-  /* whole elements only: a trailing part of an element is not unpacked */
   int whole = tsize > 0 ? (int)(take / tsize) : 0;
-  if (whole > 0) {
-    if (dt == MPI_BYTE || dt == MPI_PACKED || dt == MPI_CHAR) {
-      memcpy(buf, m->data, (size_t)take);
-    } else {
-      int pos = 0;
-      rc = PMPI_Unpack(m->data, (int)take, &pos, buf, whole, dt, MPI_COMM_SELF);
-    }
+  int64_t rest = take - (int64_t)whole * tsize;
+  if (dt == MPI_BYTE || dt == MPI_PACKED || dt == MPI_CHAR) {
+    memcpy(buf, m->data, (size_t)take);
+  } else {
+    int pos = 0;
+    if (whole > 0) rc = PMPI_Unpack(m->data, (int)(take - rest), &pos, buf, whole, dt, MPI_COMM_SELF);
+    if (rc == MPI_SUCCESS && rest > 0) rc = unpack_part(m->data + take - rest, rest, tsize, buf, whole, dt);
   }
   if (rc == MPI_SUCCESS && m->bytes > room) rc = MPI_ERR_TRUNCATE;
   *st = status_of(m, take, rc == MPI_SUCCESS ? LH_UNTOUCHED : rc);

@@ -4,9 +4,12 @@
    floods every other rank; the receives trail the sends by LAG steps, so at any moment
    messages are in flight with no receive posted for them. They are taken with a specific
    source and tag (MPI_Recv), MPI_Probe(ANY_SOURCE) + MPI_Get_count, MPI_Mprobe/MPI_Improbe +
-   MPI_Mrecv/MPI_Imrecv, MPI_Iprobe + MPI_Irecv, and MPI_Irecv(source, ANY_TAG). Every receive
-   has one possible match (MPI matches each source's messages in the order sent), so each rank
-   hashes what it received in program order and the result is deterministic.
+   MPI_Mrecv/MPI_Imrecv, MPI_Iprobe + MPI_Irecv, MPI_Irecv(source, ANY_TAG), the receive side of
+   MPI_Sendrecv/MPI_Sendrecv_replace, and MPI_Recv(ANY_SOURCE) on an intercommunicator. Every
+   receive on a communicator but the intercommunicator has one possible match (MPI matches each
+   source's messages in the order sent), so each rank hashes what it received in program
+   order; what comes over the intercommunicator is summed, in whatever order it arrives. The
+   result is deterministic. 2 to 8 ranks.
    usage: flood RESULT_FILE STEPS PAUSE_MS */
 #include "suite.h"
 
@@ -16,8 +19,10 @@
 #define BIG 40000          /* longs: past both MPIs' eager limits */
 static const long M = 1000000007L;
 
+#define MAXRANKS 8
 struct slot {
-  long a[MAXA], flood[3], *big;
+  long a[MAXA], flood[MAXRANKS][3], *big, pair[2];
+  int inter[2];
   int c[8], vec[5 * 2 * 2];
   MPI_Request req[64];
   int nreq;
@@ -45,7 +50,21 @@ int main(int argc, char **argv) {
   struct slot slots[NSLOT] = {0};
   for (int k = 0; k < NSLOT; k++) slots[k].big = malloc(sizeof(long) * BIG);
   long *bigin = malloc(sizeof(long) * BIG);
-  long h = rank + 1, nrecv = 0, bytes = 0;
+  if (size < 2 || size > MAXRANKS) {
+    fprintf(stderr, "flood: runs on 2 to %d ranks\n", MAXRANKS);
+    MPI_Abort(MPI_COMM_WORLD, 2);
+  }
+  /* even and odd ranks, joined by an intercommunicator */
+  MPI_Comm half, inter;
+  MPI_Comm_split(comm, rank % 2, rank, &half);
+  MPI_Intercomm_create(half, 0, comm, rank % 2 == 0 ? 1 : 0, 77, &inter);
+  int lrank, lsize, rsize;
+  MPI_Comm_rank(half, &lrank);
+  MPI_Comm_size(half, &lsize);
+  MPI_Comm_remote_size(inter, &rsize);
+  int inter_from = 0; /* remote ranks q sending to this rank: q % lsize == lrank */
+  for (int q = 0; q < rsize; q++) inter_from += q % lsize == lrank;
+  long h = rank + 1, nrecv = 0, bytes = 0, hinter = 0;
   MPI_Status sts[64];
 
   for (long s = 0; s < steps + LAG; s++) {
@@ -65,9 +84,13 @@ int main(int argc, char **argv) {
       MPI_Isend(sl->c, clen, MPI_INT, dst, 300, comm, &sl->req[sl->nreq++]);
       if (rank == 0)
         for (int q = 1; q < size; q++) {
-          sl->flood[0] = s, sl->flood[1] = q, sl->flood[2] = s * q % 101;
-          MPI_Isend(sl->flood, 3, MPI_LONG, q, 400 + q, comm, &sl->req[sl->nreq++]);
+          sl->flood[q][0] = s, sl->flood[q][1] = q, sl->flood[q][2] = s * q % 101;
+          MPI_Isend(sl->flood[q], 3, MPI_LONG, q, 400 + q, comm, &sl->req[sl->nreq++]);
         }
+      sl->pair[0] = s * 3 + rank, sl->pair[1] = s ^ rank;
+      MPI_Isend(sl->pair, 2, MPI_LONG, dst, 600, comm, &sl->req[sl->nreq++]);
+      sl->inter[0] = (int)(s % 1000), sl->inter[1] = rank;
+      MPI_Isend(sl->inter, 2, MPI_INT, lrank % rsize, 700, inter, &sl->req[sl->nreq++]);
       if (s % 16 == 0) {
         for (int k = 0; k < BIG; k++) sl->big[k] = (s + k * 17 + rank) % 65521;
         MPI_Isend(sl->big, BIG, MPI_LONG, dst, 500, comm, &sl->req[sl->nreq++]);
@@ -138,6 +161,28 @@ int main(int argc, char **argv) {
         h = mix(h, bh);
         bytes += (long)BIG * 8;
       }
+      /* the receive side of Sendrecv takes step t's pair; its send is taken right after */
+      long pair[2] = {0, 0}, back[2] = {0, 0};
+      if (t % 2 == 0) {
+        long mine = t * 7 + rank;
+        MPI_Sendrecv(&mine, 1, MPI_LONG, dst, 601, pair, 2, MPI_LONG, src, 600, comm, &st);
+      } else {
+        pair[0] = t * 7 + rank;
+        MPI_Sendrecv_replace(pair, 2, MPI_LONG, dst, 601, src, 600, comm, &st);
+      }
+      MPI_Get_count(&st, MPI_LONG, &n);
+      check(n == 2 && pair[0] == t * 3 + src && st.MPI_SOURCE == src, t, "a pair by Sendrecv");
+      h = mix(h, pair[1]);
+      MPI_Recv(back, 2, MPI_LONG, src, 601, comm, &st); /* Sendrecv_replace sends 2 */
+      check(back[0] == t * 7 + src, t, "the other half of a Sendrecv");
+      for (int k = 0; k < inter_from; k++) {
+        int in[2];
+        MPI_Recv(in, 2, MPI_INT, MPI_ANY_SOURCE, 700, inter, &st);
+        /* from any of the senders, and of any step (one sender may be ahead of another):
+           only the sum over all of them is the same from run to run */
+        check(in[0] >= 0 && in[0] < 1000 && in[1] % 2 != rank % 2, t, "a message over the intercommunicator");
+        hinter = (hinter + (long)(in[0] + 1) * (in[1] + 1)) % M;
+      }
       nrecv++;
     }
     if (s % 8 == 7) {
@@ -149,9 +194,11 @@ int main(int argc, char **argv) {
     suite_pause(&run);
   }
   for (int k = 0; k < NSLOT; k++) MPI_Waitall(slots[k].nreq, slots[k].req, sts);
-  long mine[3] = {h, nrecv, bytes};
-  static const char *const keys[] = {"h", "steps_received", "bytes"};
-  suite_finish(&run, comm, NULL, keys, mine, 3);
+  long mine[4] = {h, hinter, nrecv, bytes};
+  static const char *const keys[] = {"h", "inter", "steps_received", "bytes"};
+  suite_finish(&run, comm, NULL, keys, mine, 4);
+  MPI_Comm_free(&inter);
+  MPI_Comm_free(&half);
   for (int k = 0; k < NSLOT; k++) free(slots[k].big);
   free(bigin);
   MPI_Type_free(&vec);
