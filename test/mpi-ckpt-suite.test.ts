@@ -11,6 +11,8 @@
 // ten (MANA_TEST_MOMENTS=N: N). The moments come from a seeded generator: MANA_TEST_SEED=N
 // repeats a run.
 //
+// MANA_TEST_PROGRAMS=flood,halo runs only the programs named (persist included if named).
+//
 // persist.c uses persistent requests, which checkpoints do not support yet: there the test
 // checks that the checkpoint is refused with the documented line and the job runs on.
 import t, { type Test } from 'tap';
@@ -50,7 +52,7 @@ interface Program {
   what: string;
 }
 // steps × pause ≈ 3 s of running; the checkpoint lands 10–60 % of the way in
-const PROGRAMS: Program[] = [
+const ALL_PROGRAMS: Program[] = [
   { name: 'ring_ahead', ranks: 3, steps: 120, pauseMs: 25, what: 'nonblocking ring, receives posted ahead' },
   { name: 'halo', ranks: 4, steps: 120, pauseMs: 25, what: '2-D halo exchange + residual allreduce' },
   { name: 'anysrc', ranks: 3, steps: 120, pauseMs: 25, what: 'ANY_SOURCE/ANY_TAG gather with Probe + Get_count' },
@@ -58,8 +60,15 @@ const PROGRAMS: Program[] = [
   { name: 'dtypes', ranks: 2, steps: 120, pauseMs: 25, what: 'vector and struct datatypes in send/recv' },
   { name: 'nbcoll', ranks: 3, steps: 120, pauseMs: 25, what: 'Iallreduce/Ibcast overlapped with compute' },
   { name: 'userop', ranks: 3, steps: 120, pauseMs: 25, what: 'user-defined MPI_Op in allreduce' },
+  { name: 'flood', ranks: 3, steps: 120, pauseMs: 25, what: 'never quiet: eager streams received steps later (drained at checkpoint)' },
 ];
 const PERSIST: Program = { name: 'persist', ranks: 2, steps: 120, pauseMs: 25, what: 'persistent requests' };
+const ONLY = (process.env.MANA_TEST_PROGRAMS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+for (const n of ONLY) {
+  if (![...ALL_PROGRAMS, PERSIST].some((p) => p.name === n)) throw new Error(`MANA_TEST_PROGRAMS names ${n}, which is not a program of this suite (test/programs/mpi/${n}.c)`);
+}
+const chosen = (p: Program): boolean => ONLY.length === 0 || ONLY.includes(p.name);
+const PROGRAMS = ALL_PROGRAMS.filter(chosen);
 const PERSIST_REFUSAL = /persistent MPI requests; checkpoints of jobs using MPI_Send_init\/MPI_Recv_init are not supported yet/;
 
 const dir = tempDir('mpi-ckpt-suite');
@@ -84,7 +93,7 @@ const REF_FLAVOURS: Flavour[] = FULL ? ['openmpi', 'mpich'] : ['openmpi'];
 
 t.before(async () => {
   if (skip) return;
-  const all = [...PROGRAMS, PERSIST];
+  const all = [...PROGRAMS, ...(chosen(PERSIST) ? [PERSIST] : [])];
   const jobs = all.flatMap((p) => [
     async () => {
       const b = await mana(['mpicc', '-O2', '-Wall', '-Wextra', '-Werror', '-o', shimBin(p), srcOf(p)], { timeoutMs: 180_000 });
@@ -173,7 +182,7 @@ for (const p of PROGRAMS) {
   }
 }
 
-for (const src of FLAVOURS) {
+for (const src of chosen(PERSIST) ? FLAVOURS : []) {
   t.test(`persist (persistent requests) on ${src}: the checkpoint is refused, the job runs on`, { skip }, async (t) => {
     const p = PERSIST;
     const work = join(dir, `persist-${src}`);

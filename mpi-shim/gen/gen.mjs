@@ -132,6 +132,16 @@ const predefs = abi.filter((c) => CLASS_KIND[c.cls]);
 /* A length expression: @size(comm) etc. name helpers both halves provide (see mpi.api). */
 const lenUpper = (len) => len.replace(/@(\w+)\((\w+)\)/g, "shim_len_$1($2)");
 const lenProxy = (len) => len.replace(/@(\w+)\((\w+)\)/g, "lh_len_$1(H(MPI_Comm, $2))");
+/* Receive-side calls that look at the drained messages before the lower half; Probe, Mprobe,
+   Sendrecv and Sendrecv_replace go through these. */
+const MSGBUF_HOOK = {
+  MPI_Recv: "mb_recv(buf, count, datatype, source, tag, comm, status)",
+  MPI_Irecv: "mb_irecv(buf, count, datatype, source, tag, comm, request)",
+  MPI_Iprobe: "mb_iprobe(source, tag, comm, flag, status)",
+  MPI_Improbe: "mb_improbe(source, tag, comm, flag, message, status)",
+  MPI_Mrecv: "mb_mrecv(buf, count, datatype, message, status)",
+  MPI_Imrecv: "mb_imrecv(buf, count, datatype, message, request)",
+};
 function upperBody(f) {
   const pre = [], post = [], args = [], cleanup = [];
   let statusParam = null;
@@ -176,6 +186,9 @@ function upperBody(f) {
   const lines = ["shim_enter();"];
   const comm = f.params.find((p) => p.kind === "h_in" && p.base === "MPI_Comm");
   if (f.flags.collective && comm) lines.push(`shim_coll_begin(${comm.name});`);
+  // messages a checkpoint drained into the upper half are matched first (upper/msgbuf.c)
+  const mb = MSGBUF_HOOK[f.name];
+  if (mb) lines.push(`if (__builtin_expect(shim_mb_live != 0, 0)) { int mb_ = ${mb}; if (mb_ >= 0) { shim_leave(); return mb_; } }`);
   lines.push(...pre);
   const rk = reqKind(call);
   if (f.flags.blocking) {
@@ -246,7 +259,7 @@ function castInt(p) { return p.base === "MPI_File" ? "(intptr_t)" : ""; }
 function handleCast(p) { return p.base === "MPI_File" ? "(intptr_t)" : ""; }
 
 {
-  const o = [GEN, '#include "shim.h"', ""];
+  const o = [GEN, '#include "shim.h"', '#include "msgbuf.h"', ""];
   for (const f of fns)
     if (!f.flags.upper && isReplayed(f)) o.push(`void replay_log_${f.short}(${f.params.map((p) => p.text).join(", ")});`);
   o.push("");
