@@ -213,7 +213,6 @@ function upperBody(f) {
 /* What a request made by f is, for the checkpoint drain (upper/ckpt.c). */
 function reqKind(f) {
   const has = (n) => f.params.some((p) => p.name === n);
-  if (f.name.endsWith("_init")) return "SHIM_REQ_PERSISTENT";
   if (f.flags.collective) return "SHIM_REQ_COLL";
   if (has("dest")) return "SHIM_REQ_SEND";
   if (has("source") || f.name === "MPI_Imrecv") return "SHIM_REQ_RECV";

@@ -143,6 +143,10 @@ static int64_t vh_alloc(int kind, uint64_t real) {
   return (int64_t)(int32_t)(USER_BITS | kind_code[kind] << 26 | i);
 }
 
+int64_t vh_new(int kind, uint64_t real) { return vh_alloc(kind, real); }
+
+void vh_req_reseq(struct shim_req *m) { m->seq = ++req_seq; }
+
 struct shim_req *vh_req_meta(int64_t v) {
   if (!is_user(VK_REQUEST, v)) return NULL;
   uint32_t i = (uint32_t)v & IDX_MASK;
@@ -201,6 +205,12 @@ void vh_update(int kind, int64_t *v, uint64_t real) {
   if (i >= t->used || t->next_free[i] != LIVE) return;
   if (real == null_real[kind]) {
     if (kind == VK_REQUEST) shim_req_done(&req_meta[i]);
+    if (kind == VK_REQUEST && req_meta[i].persist) {
+      /* a persistent request completed: it stays, inactive, until MPI_Request_free */
+      req_meta[i].kind = SHIM_REQ_PERSISTENT;
+      t->real[i] = real;
+      return;
+    }
     if (kind == VK_REQUEST || kind == VK_MESSAGE) {
       t->next_free[i] = t->free_head;
       t->free_head = i;

@@ -1,7 +1,9 @@
-/* Checkpoint suite: persistent requests (MPI_Send_init/MPI_Recv_init, MPI_Startall) in a
-   ring, and an Allreduce each step. Checkpoints of such a job are refused (docs/
-   mpi-checkpoint.md, Limits); the test checks that the refusal is one clear line and that
-   the job runs on to the right result.
+/* Checkpoint suite: persistent requests in a ring. Each step starts a Recv_init/Send_init pair
+   together (MPI_Startall) and waits for both; a second pair (Recv_init and Ssend_init, tag 9)
+   runs a step ahead: the receive is started at the end of a step and completed in the next,
+   the synchronous send is started in a step and waited for only in the next, so a checkpoint
+   in the pause finds an active persistent receive and an active (or complete, not yet waited
+   for) persistent send. An Allreduce each step.
    usage: persist RESULT_FILE STEPS PAUSE_MS */
 #include "suite.h"
 
@@ -12,26 +14,43 @@ int main(int argc, char **argv) {
   int rank = run.rank, size = run.size;
   long steps = run.steps;
   int right = (rank + 1) % size, left = (rank + size - 1) % size;
-  long out = 0, in = 0, x = rank + 1, trail = 0;
-  MPI_Request rq[2];
+  long out = 0, in = 0, x = rank + 1, trail = 0, aout = 0, ain = 0, atrail = 0;
+  MPI_Request rq[2], ahead_recv, ahead_send;
+  MPI_Status sts[2]; /* not MPI_STATUSES_IGNORE: gcc 12 warns on MPICH's header */
+  MPI_Status st;
   MPI_Recv_init(&in, 1, MPI_LONG, left, 7, MPI_COMM_WORLD, &rq[0]);
   MPI_Send_init(&out, 1, MPI_LONG, right, 7, MPI_COMM_WORLD, &rq[1]);
+  MPI_Recv_init(&ain, 1, MPI_LONG, MPI_ANY_SOURCE, 9, MPI_COMM_WORLD, &ahead_recv);
+  MPI_Ssend_init(&aout, 1, MPI_LONG, right, 9, MPI_COMM_WORLD, &ahead_send);
+  MPI_Start(&ahead_recv);
   for (long s = 0; s < steps; s++) {
     out = x;
     MPI_Startall(2, rq);
-    MPI_Status sts[2]; /* not MPI_STATUSES_IGNORE: gcc 12 warns on MPICH's header */
     MPI_Waitall(2, rq, sts);
+    if (s > 0) MPI_Wait(&ahead_send, &st); /* started in the step before */
+    aout = x + s;
+    MPI_Start(&ahead_send);
+    MPI_Wait(&ahead_recv, &st);
+    if (st.MPI_SOURCE != left || st.MPI_TAG != 9) {
+      fprintf(stderr, "persist: ahead message from %d tag %d, want %d tag 9\n", st.MPI_SOURCE, st.MPI_TAG, left);
+      MPI_Abort(MPI_COMM_WORLD, 4);
+    }
+    atrail = (atrail * 137 + ain) % M;
+    if (s + 1 < steps) MPI_Start(&ahead_recv); /* for the next step: active during the pause */
     long sum = 0;
     MPI_Allreduce(&x, &sum, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
     x = (x * 31 + in * 7 + sum + s) % M;
     trail = (trail * 131 + in) % M;
     suite_pause(&run);
   }
+  MPI_Wait(&ahead_send, &st);
   MPI_Request_free(&rq[0]);
   MPI_Request_free(&rq[1]);
-  long mine[2] = {x, trail};
-  static const char *const keys[] = {"x", "trail"};
-  suite_finish(&run, MPI_COMM_WORLD, NULL, keys, mine, 2);
+  MPI_Request_free(&ahead_recv);
+  MPI_Request_free(&ahead_send);
+  long mine[3] = {x, trail, atrail};
+  static const char *const keys[] = {"x", "trail", "ahead"};
+  suite_finish(&run, MPI_COMM_WORLD, NULL, keys, mine, 3);
   MPI_Finalize();
   return 0;
 }
