@@ -58,6 +58,7 @@ const PROGRAMS: Program[] = [
   { name: 'nbcoll', ranks: 3, steps: 120, pauseMs: 25, what: 'Iallreduce/Ibcast overlapped with compute' },
   { name: 'userop', ranks: 3, steps: 120, pauseMs: 25, what: 'user-defined MPI_Op in allreduce' },
   { name: 'persist', ranks: 3, steps: 120, pauseMs: 25, what: 'persistent requests, some active at the checkpoint' },
+  { name: 'mpiio', ranks: 3, steps: 120, pauseMs: 25, what: 'MPI-IO: view, individual and shared file pointers' },
 ].filter((p) => {
   const only = process.env.MANA_TEST_PROGRAMS;
   return !only || only.split(',').map((s) => s.trim()).includes(p.name);

@@ -144,6 +144,13 @@ int *replay_weights(const int *w, int n);
 int replay_one(struct replay_rec *h);
 const char *replay_name(int fn);
 int replay_all(char *err, size_t errlen);
+/* a hand-written replay step: returns an MPI error class, and may put its own line in err */
+typedef int replay_fn(void *arg, char *err, size_t errlen);
+void replay_log_call(replay_fn *run, void *arg, const char *name);
+/* MPI-IO (fileio.c): at a checkpoint, each open file's pointers; after a restart's replay,
+   views, atomicity and pointers set again */
+void shim_files_save(void);
+int shim_files_restore(char *err, size_t errlen);
 int shim_sum(const int *a, int n);
 int shim_last(const int *a, int n);
 void replay_log_op_create(int slot, int commute, MPI_Op op);
