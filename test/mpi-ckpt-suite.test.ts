@@ -174,3 +174,24 @@ for (const p of PROGRAMS) {
     });
   }
 }
+
+// Files are not part of a checkpoint: one that an MPI job had open and that is gone at the
+// restart stops it with one line naming the file and the fix (not a crash, not an empty file).
+const MPIIO = PROGRAMS.find((p) => p.name === 'mpiio');
+t.test('mpiio: its data file missing at the restart is one clear line', { skip: skip || (MPIIO ? false : 'not in MANA_TEST_PROGRAMS') }, async (t) => {
+  if (!MPIIO) return;
+  const work = join(dir, 'mpiio-missing');
+  mkdirSync(work, { recursive: true });
+  const gen = await checkpointMidRun(t, MPIIO, 'mpich', work, momentOf(MPIIO));
+  if (!gen) return;
+  const data = join(work, 'mpiio.dat');
+  t.ok(existsSync(data), 'the job made mpiio.dat in its working directory');
+  rmSync(data);
+  const d = await restartJob(gen, join(work, 'ckpt-openmpi'), work, ['--mpi', 'openmpi'], 90_000);
+  t.not(d.code, 0, 'mana restart fails');
+  const line = d.stderr.split('\n').find((l) => l.includes('cannot open MPI file'));
+  t.match(line ?? '', /^mana restart: cannot open MPI file \/.*\/mpiio\.dat again after the restart \(No such file or directory\): .*put it back as it was, then restart again$/,
+    `one line names the file and the fix${line ? '' : `; stderr: ${tail(d.stderr)}`}`);
+  t.notOk(existsSync(data), 'the restart did not create an empty mpiio.dat');
+  removeDir(work);
+});

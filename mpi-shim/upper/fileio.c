@@ -58,8 +58,8 @@ static int reopen(void *arg, char *err, size_t errlen) {
   if (rc != MPI_SUCCESS) {
     const char *why = access(f->path, F_OK) != 0 ? strerror(errno) : "the MPI library cannot open it";
     snprintf(err, errlen,
-             "cannot open MPI file %s again after the restart (%s); it was open in the job at the checkpoint and files are not "
-             "part of a checkpoint: put it back as it was, then restart again",
+             "cannot open MPI file %s again after the restart (%s): it was open at the checkpoint, and files are not part of "
+             "checkpoints; put it back as it was, then restart again",
              f->path, why);
     return rc;
   }
