@@ -59,6 +59,7 @@ const PROGRAMS: Program[] = [
   { name: 'userop', ranks: 3, steps: 120, pauseMs: 25, what: 'user-defined MPI_Op in allreduce' },
   { name: 'persist', ranks: 3, steps: 120, pauseMs: 25, what: 'persistent requests, some active at the checkpoint' },
   { name: 'mpiio', ranks: 3, steps: 120, pauseMs: 25, what: 'MPI-IO: view, individual and shared file pointers' },
+  { name: 'errhand', ranks: 3, steps: 120, pauseMs: 25, what: 'user and predefined error handlers on communicators and a file' },
 ].filter((p) => {
   const only = process.env.MANA_TEST_PROGRAMS;
   return !only || only.split(',').map((s) => s.trim()).includes(p.name);

@@ -2,10 +2,12 @@
  * what lives in the MPI library is the open file: its view, atomicity and file pointers. So
  *   - MPI_File_open puts a step in the replay log that opens the file again after a restart
  *     (if it was still open at the checkpoint), binding the new file to the application's
- *     handle; MPI_File_set_view and MPI_File_set_atomicity keep their last arguments;
+ *     handle; MPI_File_set_view, MPI_File_set_atomicity and MPI_File_set_errhandler keep
+ *     their last arguments;
  *   - at a checkpoint (the job quiet, the lower half held) each open file is synced and its
  *     individual and shared pointers are read;
- *   - after the replay of a restart, each file gets its view, atomicity and pointers back.
+ *   - after the replay of a restart, each file gets its view, error handler, atomicity and
+ *     pointers back.
  * A file that cannot be opened again at a restart (moved, deleted) stops the restart with one
  * line naming it. Nonblocking I/O needs nothing here: its requests are drained like others. */
 
@@ -27,6 +29,8 @@ struct mfile {
   int64_t etype, filetype, vinfo;
   char *datarep;
   int atomic;
+  int has_errh;
+  int64_t errh;
   MPI_Offset pos, shared; /* at the last checkpoint, in etypes of the view */
   int has_shared;
 };
@@ -124,6 +128,31 @@ int MPI_File_set_atomicity(MPI_File fh, int flag) {
 }
 SHIM_PMPI(MPI_File_set_atomicity)
 
+/* The default handler of files (set on MPI_FILE_NULL) is set again in its place in the
+   replay, before the files opened after it are; a file's own handler with its other state. */
+static int set_default_errh(void *arg, char *err, size_t errlen) {
+  (void)err, (void)errlen;
+  return LH_CALL(MPI_File_set_errhandler, vh_null(VK_FILE), vh_real(VK_ERRHANDLER, *(int64_t *)arg));
+}
+
+int MPI_File_set_errhandler(MPI_File fh, MPI_Errhandler errhandler) {
+  shim_enter();
+  int rc = LH_CALL(MPI_File_set_errhandler, vh_real(VK_FILE, (intptr_t)fh), vh_real(VK_ERRHANDLER, errhandler));
+  if (rc == MPI_SUCCESS && fh == MPI_FILE_NULL) {
+    int64_t *h = replay_copy(&(int64_t){errhandler}, sizeof(int64_t));
+    replay_log_call(set_default_errh, h, "MPI_File_set_errhandler");
+  } else if (rc == MPI_SUCCESS) {
+    struct mfile *f = find(fh);
+    if (f) {
+      f->has_errh = 1;
+      f->errh = errhandler;
+    }
+  }
+  shim_leave();
+  return rc;
+}
+SHIM_PMPI(MPI_File_set_errhandler)
+
 /* Called holding the lower half, every rank at once (File_sync is collective; members of a
    file's communicator opened their files in the same order, so they meet in the same one). */
 void shim_files_save(void) {
@@ -151,6 +180,10 @@ static int restore_one(struct mfile *f, char *err, size_t errlen) {
     what = "MPI_File_set_view";
     rc = LH_CALL(MPI_File_set_view, r, f->disp, vh_real(VK_DATATYPE, f->etype), vh_real(VK_DATATYPE, f->filetype),
                  f->datarep, vh_real(VK_INFO, f->vinfo));
+  }
+  if (rc == MPI_SUCCESS && f->has_errh) {
+    what = "MPI_File_set_errhandler";
+    rc = LH_CALL(MPI_File_set_errhandler, r, vh_real(VK_ERRHANDLER, f->errh));
   }
   if (rc == MPI_SUCCESS && f->atomic) {
     what = "MPI_File_set_atomicity";
