@@ -60,6 +60,7 @@ const PROGRAMS: Program[] = [
   { name: 'persist', ranks: 3, steps: 120, pauseMs: 25, what: 'persistent requests, some active at the checkpoint' },
   { name: 'mpiio', ranks: 3, steps: 120, pauseMs: 25, what: 'MPI-IO: view, individual and shared file pointers' },
   { name: 'errhand', ranks: 3, steps: 120, pauseMs: 25, what: 'user and predefined error handlers on communicators and a file' },
+  { name: 'attrs', ranks: 3, steps: 120, pauseMs: 25, what: 'attributes cached on communicators and a datatype, copy/delete callbacks' },
 ].filter((p) => {
   const only = process.env.MANA_TEST_PROGRAMS;
   return !only || only.split(',').map((s) => s.trim()).includes(p.name);

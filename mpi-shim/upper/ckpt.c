@@ -339,7 +339,7 @@ static int presuspend(char *err, size_t errlen) {
   }
   /* quiet: the receives still posted cannot match anything now */
   vh_req_foreach(cancel_recv, NULL);
-  shim_files_save();
+  shim_state_save();
   return 0; /* the lower half stays held until resume */
 }
 

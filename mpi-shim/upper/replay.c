@@ -110,8 +110,15 @@ int replay_all(char *err, size_t errlen) {
       return -1;
     }
   }
-  /* the state of open files last: their views may name datatypes made after the file opened */
+  /* the state of open files and cached attributes last: a file's view may name datatypes made
+     after the file was opened, an attribute a key made after its object */
   int rc = shim_files_restore(err, errlen);
+  if (rc == 0) rc = shim_attrs_restore(err, errlen);
   replay_running = 0;
   return rc;
+}
+
+void shim_state_save(void) {
+  shim_files_save();
+  shim_attrs_save();
 }

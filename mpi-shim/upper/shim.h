@@ -110,6 +110,8 @@ int64_t shim_req_recv(uint64_t real, void *buf, int count, MPI_Datatype dt, int 
 struct shim_req *vh_req_meta(int64_t v);
 /* a new virtual handle even for the null real one (an inactive persistent request) */
 int64_t vh_new(int kind, uint64_t real);
+/* calls fn for every live object the application made of this kind */
+void vh_foreach_live(int kind, void (*fn)(int64_t v, void *arg), void *arg);
 /* the request is posted now: it goes after every receive posted so far */
 void vh_req_reseq(struct shim_req *m);
 /* calls fn for every live virtual request */
@@ -151,6 +153,12 @@ void replay_log_call(replay_fn *run, void *arg, const char *name);
    views, atomicity and pointers set again */
 void shim_files_save(void);
 int shim_files_restore(char *err, size_t errlen);
+/* cached attributes (attr.c): read at a checkpoint, set again after a restart's replay */
+void shim_attrs_save(void);
+int shim_attrs_restore(char *err, size_t errlen);
+/* what the checkpoint keeps of objects whose state only the lower half knows (replay.c):
+   called holding the lower half, the job quiet */
+void shim_state_save(void);
 int shim_sum(const int *a, int n);
 int shim_last(const int *a, int n);
 void replay_log_op_create(int slot, int commute, MPI_Op op);

@@ -161,6 +161,12 @@ void vh_req_foreach(void (*fn)(int64_t v, uint64_t *real, struct shim_req *m, vo
       fn((int64_t)(int32_t)(USER_BITS | kind_code[VK_REQUEST] << 26 | i), &t->real[i], &req_meta[i], arg);
 }
 
+void vh_foreach_live(int kind, void (*fn)(int64_t v, void *arg), void *arg) {
+  struct vh_table *t = &tables[kind];
+  for (uint32_t i = 0; i < t->used; i++)
+    if (t->next_free[i] == LIVE) fn((int64_t)(int32_t)(USER_BITS | kind_code[kind] << 26 | i), arg);
+}
+
 void vh_alias(int kind, int64_t held, int64_t fresh) {
   if (held == fresh || !is_user(kind, held) || !is_user(kind, fresh)) return;
   struct vh_table *t = &tables[kind];
