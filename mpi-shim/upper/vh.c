@@ -212,8 +212,10 @@ void vh_update(int kind, int64_t *v, uint64_t real) {
   if (real == null_real[kind]) {
     if (kind == VK_REQUEST) shim_req_done(&req_meta[i]);
     if (kind == VK_REQUEST && req_meta[i].persist) {
-      /* a persistent request completed: it stays, inactive, until MPI_Request_free */
+      /* a persistent request completed: it stays, inactive, until MPI_Request_free (and a
+         restart must not give it a completed stand-in) */
       req_meta[i].kind = SHIM_REQ_PERSISTENT;
+      req_meta[i].done = 0;
       t->real[i] = real;
       return;
     }
