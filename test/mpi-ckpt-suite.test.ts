@@ -104,7 +104,7 @@ t.before(async () => {
     const outs: Buffer[] = [];
     for (const f of REF_FLAVOURS) {
       const out = join(dir, `${p.name}-ref-${f}.out`);
-      const r = await run(launcherOf(f), ['-n', String(p.ranks), join(dir, `${p.name}-native-${f}`), out, String(p.steps), '0'], { timeoutMs: 120_000, env: nativeEnv(f) });
+      const r = await run(launcherOf(f), ['-n', String(p.ranks), join(dir, `${p.name}-native-${f}`), out, String(p.steps), '0'], { timeoutMs: 120_000, env: nativeEnv(f), cwd: dir }); // data files (mpiio) go there
       if (r.code !== 0 || !existsSync(out)) throw new Error(`the native ${f} run of ${p.name} failed: ${r.stderr}`);
       outs.push(readFileSync(out));
     }
