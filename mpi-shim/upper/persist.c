@@ -128,3 +128,25 @@ int MPI_Request_free(MPI_Request *request) {
   return rc;
 }
 SHIM_PMPI(MPI_Request_free)
+
+/* A receive the application cancels brings no message, so it must not count as received: the
+   checkpoint's sum of sent minus received would stay below zero and no checkpoint could drain
+   again. Both libraries cancel a receive at once, so its status can be read right away
+   (without consuming the request); one that is not cancelled yet counts when it completes. */
+int MPI_Cancel(MPI_Request *request) {
+  shim_enter();
+  int64_t v = *request;
+  uint64_t r = vh_real(VK_REQUEST, v);
+  int rc = LH_CALL(MPI_Cancel, &r);
+  struct shim_req *m = vh_req_meta(v);
+  if (rc == MPI_SUCCESS && m && m->kind == SHIM_REQ_RECV && !m->counted) {
+    int flag = 0;
+    struct lh_status st;
+    if (LH_CALL(MPI_Request_get_status, r, &flag, &st) == MPI_SUCCESS && flag && st.cancelled) m->counted = 1;
+  }
+  vh_update(VK_REQUEST, &v, r);
+  *request = (MPI_Request)v;
+  shim_leave();
+  return rc;
+}
+SHIM_PMPI(MPI_Cancel)

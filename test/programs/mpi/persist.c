@@ -5,7 +5,9 @@
    completed in the next (so it is posted before the ready send of the next step: the
    Allreduce of each step follows it), the ready send is started in a step and waited for only
    in the next, so a checkpoint in the pause finds an active persistent receive and an active
-   (or complete, not yet waited for) persistent send. An Allreduce each step.
+   (or complete, not yet waited for) persistent send. Each step also starts a persistent
+   receive nothing matches and cancels it (a cancelled receive must not count as received, or
+   no later checkpoint could drain). An Allreduce each step.
    usage: persist RESULT_FILE STEPS PAUSE_MS */
 #include "suite.h"
 
@@ -17,7 +19,7 @@ int main(int argc, char **argv) {
   long steps = run.steps;
   int right = (rank + 1) % size, left = (rank + size - 1) % size;
   long out = 0, in = 0, x = rank + 1, trail = 0, aout = 0, ain = 0, atrail = 0, bout = 0, bin = 0, sout = 0, sin = 0;
-  MPI_Request rq[6], ahead_recv, ahead_send;
+  MPI_Request rq[6], ahead_recv, ahead_send, never;
   MPI_Status sts[6]; /* not MPI_STATUSES_IGNORE: gcc 12 warns on MPICH's header */
   MPI_Status st;
   int bsize = 0;
@@ -33,6 +35,8 @@ int main(int argc, char **argv) {
   MPI_Ssend_init(&sout, 1, MPI_LONG, left, 13, MPI_COMM_WORLD, &rq[5]);
   MPI_Recv_init(&ain, 1, MPI_LONG, MPI_ANY_SOURCE, 9, MPI_COMM_WORLD, &ahead_recv);
   MPI_Rsend_init(&aout, 1, MPI_LONG, right, 9, MPI_COMM_WORLD, &ahead_send);
+  long nothing = 0;
+  MPI_Recv_init(&nothing, 1, MPI_LONG, left, 99, MPI_COMM_WORLD, &never);
   MPI_Start(&ahead_recv);
   for (long s = 0; s < steps; s++) {
     out = x;
@@ -40,6 +44,15 @@ int main(int argc, char **argv) {
     sout = (x * 5 + rank) % M;
     MPI_Startall(6, rq);
     MPI_Waitall(6, rq, sts);
+    int cancelled = 0;
+    MPI_Start(&never);
+    MPI_Cancel(&never);
+    MPI_Wait(&never, &st);
+    MPI_Test_cancelled(&st, &cancelled);
+    if (!cancelled) {
+      fprintf(stderr, "persist: a receive nothing matches was not cancelled\n");
+      MPI_Abort(MPI_COMM_WORLD, 4);
+    }
     if (s > 0) MPI_Wait(&ahead_send, &st); /* started in the step before */
     aout = x + s;
     MPI_Start(&ahead_send);
@@ -63,6 +76,7 @@ int main(int argc, char **argv) {
   free(detached);
   MPI_Request_free(&ahead_recv);
   MPI_Request_free(&ahead_send);
+  MPI_Request_free(&never);
   long mine[3] = {x, trail, atrail};
   static const char *const keys[] = {"x", "trail", "ahead"};
   suite_finish(&run, MPI_COMM_WORLD, NULL, keys, mine, 3);
