@@ -226,7 +226,6 @@ function upperBody(f) {
 /* What a request made by f is, for the checkpoint drain (upper/ckpt.c). */
 function reqKind(f) {
   const has = (n) => f.params.some((p) => p.name === n);
-  if (f.name.endsWith("_init")) return "SHIM_REQ_PERSISTENT";
   if (f.flags.collective) return "SHIM_REQ_COLL";
   if (has("dest")) return "SHIM_REQ_SEND";
   if (has("source") || f.name === "MPI_Imrecv") return "SHIM_REQ_RECV";
@@ -241,10 +240,10 @@ function reqNew(f, real, kind) {
 }
 
 /* Calls that change an object the application keeps using: a restart must redo them too
-   (without Type_commit a restarted rank's derived datatypes were "not committed"). Error
-   handler calls are left out: user error handlers are not replayed yet (docs/mpi-checkpoint.md),
-   so replaying their setting would fail the restart. */
-const CHANGES_OBJECT = new Set(["MPI_Type_commit", "MPI_Type_set_name", "MPI_Comm_set_name", "MPI_Comm_set_info", "MPI_Info_set", "MPI_Info_delete"]);
+   (without Type_commit a restarted rank's derived datatypes were "not committed"). A file's
+   error handler is set again by upper/fileio.c (a closed file is not opened again). */
+const CHANGES_OBJECT = new Set(["MPI_Type_commit", "MPI_Type_set_name", "MPI_Comm_set_name", "MPI_Comm_set_info", "MPI_Info_set", "MPI_Info_delete",
+  "MPI_Comm_set_errhandler"]);
 /* Calls whose effect a restart must redo on the new lower half, in order: every call that
    makes an object other than a request or message, those that change one (above), and those
    flagged `replay`. */

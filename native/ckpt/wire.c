@@ -317,9 +317,14 @@ static void handle_write(void) {
     /* we are now the restored process: the plugins rebuild what was left out (a lower half,
      * its threads) from the new environment, before anything else */
     if (mana_plugins_restart(err, sizeof err) != 0) {
-      say("mana restart: ");
-      say(err);
-      say("\n");
+      /* one write: the ranks of a job share a stderr, and their lines must not interleave */
+      static char line[sizeof err + 32];
+      struct mana_fmt f;
+      mana_fmt_init(&f, line, sizeof line);
+      mana_fmt_str(&f, "mana restart: ");
+      mana_fmt_str(&f, err);
+      mana_fmt_str(&f, "\n");
+      say(line);
       exit_now(71); /* not exit(): atexit handlers and stdio may block on a parked thread */
     }
     /* rejoin an agent and wait for RESUME */
