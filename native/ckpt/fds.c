@@ -319,6 +319,9 @@ int mana_add_fds(void *wp, const char *image_path, char *err) {
       struct stat st;
       if (fstat(fd, &st) != 0) continue;
       if (have_img && st.st_dev == img.st_dev && st.st_ino == img.st_ino) continue;
+      /* the last generation's image, read by an incremental write: a restart from this image
+         would reopen it for the program, which never had it, and so would every image after */
+      if (fd == mana_imgw_parent_fd(w)) continue;
       read_fd_link(fd);
       struct mana_img_fd r;
       memset(&r, 0, sizeof r);
