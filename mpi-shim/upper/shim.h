@@ -190,7 +190,8 @@ _Noreturn void shim_unsupported(const char *name);
   __attribute__((visibility("default"), noreturn)) extern void mana_pstub_##n(void) __asm__("P" #n) \
       __attribute__((alias(#n)));
 
-/* The lower-half loader (loader.c): returns the table or NULL with *why set. */
-const struct lh_api *lh_load(const char *proxy_path, const char **why);
+/* The lower-half loader (loader.c): starts proxy_path with LD_PRELOAD=preload ("" for none)
+   in the lower world; returns the table or NULL with *why set. */
+const struct lh_api *lh_load(const char *proxy_path, const char *preload, const char **why);
 
 #endif

@@ -162,6 +162,7 @@ struct mana_inherited_fd {
 };
 extern struct mana_inherited_fd mana_inherited[MANA_MAX_INHERITED];
 extern int mana_ninherited;
+void mana_record_inherited(void); /* fds.c: at load time, and in a restored process */
 /* fds.c: deleted-while-open files whose contents were copied into memory for the image */
 void mana_copy_deleted_fds(void);  /* before the memory map is read */
 void mana_release_deleted(void);   /* after the image is written (or abandoned) */

@@ -254,6 +254,8 @@ static __attribute__((noinline)) void restart_path(void) {
      * above it would look like a successful sbrk of memory that is not there */
     __curbrk = (void *)raw_syscall1(SYS_brk, 0);
   }
+  /* the new launcher's fds (PMI), not the first one's: before any fd of ours is opened */
+  mana_record_inherited();
   mana_recreate_deleted(); /* before any new fd (the agent socket) can take its number */
   mana_sigstate_restore_process();
   /* the restart environment, never the restored environ */
