@@ -17,6 +17,9 @@ int64_t mb_drain(MPI_Comm comm);
    return code when a buffered message served the call, -1 when the lower half must. */
 int mb_recv(void *buf, int count, MPI_Datatype dt, int source, int tag, MPI_Comm comm, MPI_Status *status);
 int mb_irecv(void *buf, int count, MPI_Datatype dt, int source, int tag, MPI_Comm comm, MPI_Request *request);
+/* mb_irecv's core for a request the caller already has (MPI_Start of a persistent receive):
+   *real becomes a completed stand-in */
+int mb_irecv_real(void *buf, int count, MPI_Datatype dt, int source, int tag, MPI_Comm comm, uint64_t *real);
 int mb_iprobe(int source, int tag, MPI_Comm comm, int *flag, MPI_Status *status);
 int mb_improbe(int source, int tag, MPI_Comm comm, int *flag, MPI_Message *message, MPI_Status *status);
 int mb_mrecv(void *buf, int count, MPI_Datatype dt, MPI_Message *message, MPI_Status *status);
