@@ -145,7 +145,8 @@ function upperBody(f) {
         post.push(`{ int64_t v_ = (int64_t)${castInt(p)}*${p.name}; vh_update(${p.hkind}, &v_, ${a}); *${p.name} = (${p.base})${handleCast(p)}v_; }`); args.push(`&${a}`); break;
       case "h_arr_in": case "h_arr_inout": case "h_arr_out": {
         const n = lenUpper(p.len) || "0";
-        pre.push(`uint64_t ${a}s[16]; int ${a}n = ${n}; uint64_t *${a} = ${a}n <= 16 ? ${a}s : (uint64_t *)shim_tmp((size_t)${a}n * 8);`);
+        // a NULL array stays NULL (MPI_Alltoallw's sendtypes with MPI_IN_PLACE)
+        pre.push(`uint64_t ${a}s[16]; int ${a}n = ${p.name} ? ${n} : 0; uint64_t *${a} = !${p.name} ? NULL : ${a}n <= 16 ? ${a}s : (uint64_t *)shim_tmp((size_t)${a}n * 8);`);
         if (p.kind !== "h_arr_out") pre.push(`for (int k = 0; k < ${a}n; k++) ${a}[k] = vh_real(${p.hkind}, (int64_t)${castInt(p)}${p.name}[k]);`);
         if (p.kind === "h_arr_inout") post.push(`for (int k = 0; k < ${a}n; k++) { int64_t v_ = (int64_t)${castInt(p)}${p.name}[k]; vh_update(${p.hkind}, &v_, ${a}[k]); ${p.name}[k] = (${p.base})${handleCast(p)}v_; }`);
         if (p.kind === "h_arr_out") post.push(`if (rc == MPI_SUCCESS) for (int k = 0; k < ${a}n; k++) ${p.name}[k] = (${p.base})${handleCast(p)}vh_make(${p.hkind}, ${a}[k]);`);
@@ -359,7 +360,7 @@ function proxyBody(f) {
         post.push(`${isReq ? `lh_req_done(H(${T}, *${p.name}), ${r}); ` : ""}*${p.name} = ${Uc}(${r});`); break;
       case "h_arr_in": case "h_arr_inout": case "h_arr_out": {
         const n = lenProxy(p.len) || "0";
-        pre.push(`int ${r}n = ${n}; ${T} *${r} = (${T} *)lh_tmp((size_t)(${r}n > 0 ? ${r}n : 1) * sizeof(${T}));`);
+        pre.push(`int ${r}n = ${p.name} ? ${n} : 0; ${T} *${r} = ${p.name} ? (${T} *)lh_tmp((size_t)(${r}n > 0 ? ${r}n : 1) * sizeof(${T})) : NULL;`);
         if (p.kind !== "h_arr_out") pre.push(`for (int k = 0; k < ${r}n; k++) ${r}[k] = H(${T}, ${p.name}[k]);`);
         if (p.kind !== "h_arr_in") post.push(`for (int k = 0; k < ${r}n; k++) { ${isReq ? `lh_req_done(H(${T}, ${p.name}[k]), ${r}[k]); ` : ""}${p.name}[k] = ${Uc}(${r}[k]); }`);
         if (p.kind === "h_arr_in" && reqOut >= 0) cleanup.push(`if (rc == MPI_SUCCESS) lh_keep(r${reqOut}, ${r}); else free(${r});`);
