@@ -171,3 +171,18 @@ static int p_MPI_Type_get_contents(uint64_t datatype, int max_integers, int max_
   free(r);
   return lh_err(rc);
 }
+
+/* ------------------------------------------------------------------ nonblocking duplication */
+
+/* The real library may write the new communicator only when the duplication completes, so it
+   writes into the upper half's cell (which lives until then), not into a proxy local. The cell
+   is read in the upper half as a neutral handle: an int handle (MPICH) lands in its low half,
+   and MPICH's communicator handles all have the top bit set, which U() sign-extends, so the
+   high half is set now to what U() would give. */
+static int p_MPI_Comm_idup(uint64_t comm, uint64_t *newcomm, uint64_t *request) {
+  *newcomm = sizeof(MPI_Comm) < sizeof(uint64_t) ? ~(uint64_t)0 << 32 : 0;
+  MPI_Request r;
+  int rc = MPI_Comm_idup(H(MPI_Comm, comm), (MPI_Comm *)newcomm, &r);
+  *request = U(r);
+  return lh_err(rc);
+}

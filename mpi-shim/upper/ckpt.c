@@ -108,6 +108,7 @@ int64_t shim_req_recv(uint64_t real, void *buf, int count, MPI_Datatype dt, int 
 
 /* A request completed (its real handle came back null). */
 void shim_req_done(struct shim_req *m) {
+  if (m->kind == SHIM_REQ_IDUP) shim_idup_done(m); /* binds the new communicator */
   if (m->kind == SHIM_REQ_RECV && !m->cancelled && !m->counted) shim_nrecvd++;
   m->counted = 1;
 }

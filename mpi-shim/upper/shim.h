@@ -89,7 +89,7 @@ int shim_wait(uint64_t *req, struct lh_status *st);
 int shim_wait_v(int64_t vreq, struct lh_status *st);
 
 /* Requests, by what the checkpoint drain must do with them (vh.c, ckpt.c). */
-enum { SHIM_REQ_OTHER, SHIM_REQ_SEND, SHIM_REQ_RECV, SHIM_REQ_COLL, SHIM_REQ_PERSISTENT };
+enum { SHIM_REQ_OTHER, SHIM_REQ_SEND, SHIM_REQ_RECV, SHIM_REQ_COLL, SHIM_REQ_PERSISTENT, SHIM_REQ_IDUP };
 struct shim_req {
   uint8_t kind;
   uint8_t cancelled; /* a receive cancelled for a checkpoint, to be posted again */
@@ -140,6 +140,11 @@ int replay_all(char *err, size_t errlen);
 int shim_sum(const int *a, int n);
 int shim_last(const int *a, int n);
 void replay_log_op_create(int slot, int commute, MPI_Op op);
+/* MPI_Comm_idup (local.c): its start and its completion are both in the log, so a replay
+   starts and completes duplications where the run did (ranks may interleave them) */
+void *replay_log_idup_start(MPI_Comm parent, MPI_Comm newcomm);
+void replay_log_idup_wait(void *start);
+void shim_idup_done(struct shim_req *m);
 int shim_len_ndims(MPI_Comm comm);
 int shim_ret(int rc, const char *fn);
 void shim_status_out(const struct lh_status *in, MPI_Status *out);
