@@ -9,7 +9,7 @@
 // One launch and checkpoint per (program, source MPI); that generation is restarted once on
 // each target MPI. `npm test`: one random moment per (program, source); MANA_TEST_FULL=1:
 // ten (MANA_TEST_MOMENTS=N: N). The moments come from a seeded generator: MANA_TEST_SEED=N
-// repeats a run.
+// repeats a run. MANA_TEST_PROGRAMS=idup,comms runs only those programs.
 //
 // persist.c uses persistent requests, which checkpoints do not support yet: there the test
 // checks that the checkpoint is refused with the documented line and the job runs on.
@@ -58,8 +58,13 @@ const PROGRAMS: Program[] = [
   { name: 'dtypes', ranks: 2, steps: 120, pauseMs: 25, what: 'vector and struct datatypes in send/recv' },
   { name: 'nbcoll', ranks: 3, steps: 120, pauseMs: 25, what: 'Iallreduce/Ibcast overlapped with compute' },
   { name: 'userop', ranks: 3, steps: 120, pauseMs: 25, what: 'user-defined MPI_Op in allreduce' },
+  { name: 'idup', ranks: 4, steps: 120, pauseMs: 25, what: 'MPI_Comm_idup in flight, ranks starting them in different orders' },
 ];
 const PERSIST: Program = { name: 'persist', ranks: 2, steps: 120, pauseMs: 25, what: 'persistent requests' };
+// MANA_TEST_PROGRAMS=a,b: only those programs (persist included)
+const ONLY = process.env.MANA_TEST_PROGRAMS?.split(',').filter((n) => n);
+const SELECTED = PROGRAMS.filter((q) => !ONLY || ONLY.includes(q.name));
+const WITH_PERSIST = !ONLY || ONLY.includes(PERSIST.name);
 const PERSIST_REFUSAL = /persistent MPI requests; checkpoints of jobs using MPI_Send_init\/MPI_Recv_init are not supported yet/;
 
 const dir = tempDir('mpi-ckpt-suite');
@@ -84,7 +89,7 @@ const REF_FLAVOURS: Flavour[] = FULL ? ['openmpi', 'mpich'] : ['openmpi'];
 
 t.before(async () => {
   if (skip) return;
-  const all = [...PROGRAMS, PERSIST];
+  const all = [...SELECTED, ...(WITH_PERSIST ? [PERSIST] : [])];
   const jobs = all.flatMap((p) => [
     async () => {
       const b = await mana(['mpicc', '-O2', '-Wall', '-Wextra', '-Werror', '-o', shimBin(p), srcOf(p)], { timeoutMs: 180_000 });
@@ -155,7 +160,7 @@ async function restartOn(t: Test, p: Program, gen: string, work: string, target:
     `the result equals the uninterrupted native run${got ? (got.equals(refs.get(p.name) ?? Buffer.alloc(0)) ? '' : `\n got: ${got}\nwant: ${refs.get(p.name)}`) : ' (no result file)'}`);
 }
 
-for (const p of PROGRAMS) {
+for (const p of SELECTED) {
   for (const src of FLAVOURS) {
     t.test(`${p.name} (${p.what}), checkpoint on ${src}`, { skip }, async (t) => {
       for (let i = 0; i < MOMENTS; i++) {
@@ -173,7 +178,7 @@ for (const p of PROGRAMS) {
   }
 }
 
-for (const src of FLAVOURS) {
+for (const src of WITH_PERSIST ? FLAVOURS : []) {
   t.test(`persist (persistent requests) on ${src}: the checkpoint is refused, the job runs on`, { skip }, async (t) => {
     const p = PERSIST;
     const work = join(dir, `persist-${src}`);
