@@ -175,6 +175,8 @@ function upperBody(f) {
   // (a collective may wait for a checkpoint at its start, so it starts before any handle is
   // translated)
   const lines = ["shim_enter();"];
+  // `preinit`: callable before MPI_Init (MPI-4's Info calls), which then loads the lower half
+  if (f.flags.preinit) lines.unshift("if (__builtin_expect(!shim_lh, 0)) shim_preinit();");
   const comm = f.params.find((p) => p.kind === "h_in" && p.base === "MPI_Comm");
   if (f.flags.collective && comm) lines.push(`shim_coll_begin(${comm.name});`);
   lines.push(...pre);

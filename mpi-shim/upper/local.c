@@ -2,7 +2,9 @@
  * conversion, MPI-1 names removed in MPI-3), the length helpers of spec/mpi.api, and the
  * message of the unsupported-call stubs. */
 
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "shim.h"
 
@@ -277,3 +279,51 @@ void shim_idup_done(struct shim_req *m) {
   }
   free(d);
 }
+
+/* ------------------------------------------------------------------ MPI-4 info calls */
+
+void shim_preinit(void) {
+  shim_ensure_lower();
+  vh_init();
+}
+
+/* buflen counts the terminating NUL, and comes back as the value's full length plus one. */
+int MPI_Info_get_string(MPI_Info info, const char *key, int *buflen, char *value, int *flag) {
+  int len = 0;
+  int rc = PMPI_Info_get_valuelen(info, key, &len, flag);
+  if (rc != MPI_SUCCESS || !*flag) return rc;
+  if (*buflen > 0) {
+    char *tmp = shim_tmp((size_t)len + 1);
+    rc = PMPI_Info_get(info, key, len, tmp, flag);
+    if (rc == MPI_SUCCESS && *flag) {
+      int n = len < *buflen - 1 ? len : *buflen - 1;
+      memcpy(value, tmp, (size_t)n);
+      value[n] = 0;
+    }
+    free(tmp);
+  }
+  *buflen = len + 1;
+  return rc;
+}
+SHIM_PMPI(MPI_Info_get_string)
+
+/* What the process was started with: its command, arguments and working directory (the
+   launcher's maxprocs, host, ... are not known to a rank). */
+int MPI_Info_create_env(int argc, char *argv[], MPI_Info *info) {
+  int rc = PMPI_Info_create(info);
+  if (rc != MPI_SUCCESS) return rc;
+  if (argc > 0 && argv && argv[0]) PMPI_Info_set(*info, "command", argv[0]);
+  if (argc > 1 && argv) {
+    size_t n = 1;
+    for (int i = 1; i < argc; i++) n += strlen(argv[i]) + 1;
+    char *all = shim_tmp(n), *p = all;
+    for (int i = 1; i < argc; i++) p += sprintf(p, "%s%s", i > 1 ? " " : "", argv[i]);
+    *p = 0;
+    PMPI_Info_set(*info, "argv", all);
+    free(all);
+  }
+  char cwd[4096];
+  if (getcwd(cwd, sizeof cwd)) PMPI_Info_set(*info, "wdir", cwd);
+  return MPI_SUCCESS;
+}
+SHIM_PMPI(MPI_Info_create_env)

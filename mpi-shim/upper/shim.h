@@ -165,6 +165,8 @@ int shim_len_indegree(MPI_Comm comm);
 int shim_len_outdegree(MPI_Comm comm);
 /* MPI_UNWEIGHTED / MPI_WEIGHTS_EMPTY cross the halves as 1 / 2 */
 int *shim_weights_in(const int *w);
+/* loads the lower half for a call made before MPI_Init (spec flag preinit) */
+void shim_preinit(void);
 _Noreturn void shim_unsupported(const char *name);
 /* A function of spec/unsupported.txt: it links, and says at the call that mana lacks it. */
 #define SHIM_UNSUPPORTED(n)                                                                        \
