@@ -140,7 +140,8 @@ function upperBody(f) {
     const a = `a${i}`;
     switch (p.kind) {
       case "h_in": pre.push(`uint64_t ${a} = vh_real(${p.hkind}, (int64_t)${castInt(p)}${p.name});`); args.push(a); break;
-      case "h_out": pre.push(`uint64_t ${a} = 0;`); post.push(`if (rc == MPI_SUCCESS) *${p.name} = (${p.base})${handleCast(p)}vh_make(${p.hkind}, ${a});`); args.push(`&${a}`); break;
+      // a failed call that made its output null says so (MPI_Comm_dup whose copy callback failed)
+      case "h_out": pre.push(`uint64_t ${a} = 0;`); post.push(`if (rc == MPI_SUCCESS || ${a} == vh_null(${p.hkind})) *${p.name} = (${p.base})${handleCast(p)}vh_make(${p.hkind}, ${a});`); args.push(`&${a}`); break;
       case "h_inout": pre.push(`uint64_t ${a} = vh_real(${p.hkind}, (int64_t)${castInt(p)}*${p.name});`);
         post.push(`{ int64_t v_ = (int64_t)${castInt(p)}*${p.name}; vh_update(${p.hkind}, &v_, ${a}); *${p.name} = (${p.base})${handleCast(p)}v_; }`); args.push(`&${a}`); break;
       case "h_arr_in": case "h_arr_inout": case "h_arr_out": {
