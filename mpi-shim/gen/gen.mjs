@@ -210,7 +210,7 @@ function upperBody(f) {
   const parent = f.params.find((p) => p.kind === "h_in" && p.base === "MPI_Comm");
   if (newComm && parent) post.push(`if (rc == MPI_SUCCESS) shim_comm_new(${parent.name}, *${newComm.name});`);
   if (isReplayed(f)) post.push(`if (rc == MPI_SUCCESS) ${replayLogCall(f)};`);
-  lines.push(...post, ...cleanup, "shim_leave();", `return shim_ret(rc, "${f.name}");`);
+  lines.push(...post, ...cleanup, "shim_leave();", `return ${f.flags.mpi4 ? "shim_ret_mpi4" : "shim_ret"}(rc, "${f.name}");`);
   return lines;
 }
 
@@ -408,7 +408,11 @@ function proxyBody(f) {
   for (const f of tableFns) {
     if (f.flags.proxy) continue;
     if (f.ret !== "int") continue;
-    o.push(`static ${proto(f, `p_${f.name}`, neutralType)} {`, ...proxyBody(f).map((l) => "  " + l), "}", "");
+    // `mpi4`: Open MPI 4.1 lacks the function; that proxy declines it
+    const body = f.flags.mpi4
+      ? ["#if defined(OPEN_MPI)", `(void)${f.params.map((p) => p.name).join(", (void)")};`, "return lh_err(MPI_ERR_UNSUPPORTED_OPERATION);", "#else", ...proxyBody(f), "#endif"]
+      : proxyBody(f);
+    o.push(`static ${proto(f, `p_${f.name}`, neutralType)} {`, ...body.map((l) => (l.startsWith("#") ? l : "  " + l)), "}", "");
   }
   for (const f of spinFns) {
     const twin = byName.get(f.flags.blocking);

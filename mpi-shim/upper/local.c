@@ -327,3 +327,12 @@ int MPI_Info_create_env(int argc, char *argv[], MPI_Info *info) {
   return MPI_SUCCESS;
 }
 SHIM_PMPI(MPI_Info_create_env)
+
+/* ------------------------------------------------------------------ MPI-4 calls */
+
+int shim_ret_mpi4(int rc, const char *fn) {
+  static int told;
+  if (rc == MPI_ERR_UNSUPPORTED_OPERATION && !told++)
+    fprintf(stderr, "mana: %s is an MPI-4 call the Open MPI lower half (4.1) lacks; run on MPICH (mana launch/restart --mpi mpich)\n", fn);
+  return rc;
+}

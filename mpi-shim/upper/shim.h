@@ -147,6 +147,8 @@ void replay_log_idup_wait(void *start);
 void shim_idup_done(struct shim_req *m);
 int shim_len_ndims(MPI_Comm comm);
 int shim_ret(int rc, const char *fn);
+/* the return of an MPI-4 call (spec flag mpi4): says once when the lower half lacks it */
+int shim_ret_mpi4(int rc, const char *fn);
 void shim_status_out(const struct lh_status *in, MPI_Status *out);
 void shim_status_in(const MPI_Status *in, struct lh_status *out);
 void *shim_tmp(size_t n);
