@@ -377,11 +377,8 @@ static int sendrecv_started(int rc, int dest, int source, uint64_t req, MPI_Requ
   if (rc == MPI_SUCCESS) {
     if (source != MPI_PROC_NULL) shim_nrecvd++;
     *request = (MPI_Request)shim_req_send(req, dest);
-  } else if (rc == MPI_ERR_UNSUPPORTED_OPERATION) {
-    static int told;
-    if (!told++) fprintf(stderr, "mana: %s is not supported by the %s lower half (an MPI-4 call); use MPICH (mana launch --mpi mpich)\n", fn, flavour);
   }
-  return rc;
+  return shim_ret_mpi4(rc, fn);
 }
 
 int MPI_Isendrecv(const void *sendbuf, int sendcount, MPI_Datatype sendtype, int dest, int sendtag, void *recvbuf,
