@@ -420,8 +420,10 @@ __attribute__((no_stack_protector)) static void op_upcall(int slot, void *in, vo
 }
 
 int MPI_Op_create(MPI_User_function *user_fn, int commute, MPI_Op *op) {
+  /* ops of the same function share its slot (the slot only picks the function), so an
+     application making and freeing ops over and over does not run out */
   int slot = 0;
-  while (slot < OP_SLOTS && op_fns[slot]) slot++;
+  while (slot < OP_SLOTS && op_fns[slot] && op_fns[slot] != user_fn) slot++;
   if (slot == OP_SLOTS) shim_die("more than %d user-defined MPI_Op at once are not supported", OP_SLOTS);
   uint64_t real = 0;
   int rc = LH_CALL(MPI_Op_create, (void *)(intptr_t)slot, commute, &real);
