@@ -221,3 +221,29 @@ static int p_MPI_Isendrecv_replace(void *buf, int count, uint64_t datatype, int 
   return lh_err(rc);
 #endif
 }
+
+/* ------------------------------------------------------------------ generalized requests */
+
+/* The slot of the application's functions travels as extra_state. */
+static int ugreq_query(void *extra, MPI_Status *st) {
+  struct lh_status s = {0};
+  int rc = lh_up->greq(0, (int)(intptr_t)extra, &s, 0);
+  lh_status_in(&s, st);
+  return rc == 0 ? MPI_SUCCESS : lh_enum_in(LH_FAM_errclass, rc);
+}
+static int ugreq_free(void *extra) {
+  int rc = lh_up->greq(1, (int)(intptr_t)extra, NULL, 0);
+  return rc == 0 ? MPI_SUCCESS : lh_enum_in(LH_FAM_errclass, rc);
+}
+static int ugreq_cancel(void *extra, int complete) {
+  int rc = lh_up->greq(2, (int)(intptr_t)extra, NULL, complete);
+  return rc == 0 ? MPI_SUCCESS : lh_enum_in(LH_FAM_errclass, rc);
+}
+
+static int p_MPI_Grequest_start(void *query, void *free_fn, void *cancel, void *slot, uint64_t *request) {
+  (void)query, (void)free_fn, (void)cancel;
+  MPI_Request r;
+  int rc = MPI_Grequest_start(ugreq_query, ugreq_free, ugreq_cancel, slot, &r);
+  *request = U(r);
+  return lh_err(rc);
+}

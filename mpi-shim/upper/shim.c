@@ -104,7 +104,8 @@ static void op_upcall(int slot, void *in, void *inout, int *len, uint64_t dt);
 static const struct lh_upcalls upcalls = {.op = op_upcall,
                                           .attr_copy = shim_attr_copy_upcall,
                                           .attr_delete = shim_attr_delete_upcall,
-                                          .errh = shim_errh_upcall};
+                                          .errh = shim_errh_upcall,
+                                          .greq = shim_greq_upcall};
 
 int shim_ensure_lower(void) {
   if (shim_lh) return 0;

@@ -161,6 +161,7 @@ void shim_dump_maps(const char *where);
 int shim_attr_copy_upcall(int kind, int slot, uint64_t obj, uint64_t keyval, void *in, void *out, int *flag);
 int shim_attr_delete_upcall(int kind, int slot, uint64_t obj, uint64_t keyval, void *val);
 void shim_errh_upcall(int kind, int slot, uint64_t obj, int code);
+int shim_greq_upcall(int what, int slot, struct lh_status *st, int arg); /* greq.c */
 /* the length helpers of spec/mpi.api (@size(comm), ...) */
 int shim_len_size(MPI_Comm comm);
 int shim_len_indegree(MPI_Comm comm);
