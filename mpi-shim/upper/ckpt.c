@@ -114,7 +114,7 @@ void shim_req_done(struct shim_req *m) {
 }
 
 int shim_wait_v(int64_t vreq, struct lh_status *st) {
-  for (;;) {
+  for (unsigned polls = 0;; shim_wait_turn(&polls, SHIM_SPINS)) {
     shim_enter();
     int64_t v = vreq;
     uint64_t r = vh_real(VK_REQUEST, v);

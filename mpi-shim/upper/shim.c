@@ -169,7 +169,7 @@ int shim_ret(int rc, const char *fn) {
    lower half: a checkpoint can always find this thread outside MPI. */
 
 int shim_wait(uint64_t *req, struct lh_status *st) {
-  for (;;) {
+  for (unsigned polls = 0;; shim_wait_turn(&polls, SHIM_SPINS)) {
     int flag = 0;
     int rc = LH_CALL(lh_test_spin, req, &flag, st, SHIM_SPINS);
     if (rc != MPI_SUCCESS || flag) return rc;
@@ -290,7 +290,7 @@ int MPI_Wait(MPI_Request *request, MPI_Status *status) {
 SHIM_PMPI(MPI_Wait)
 
 int MPI_Waitall(int count, MPI_Request reqs[], MPI_Status statuses[]) {
-  for (;;) {
+  for (unsigned polls = 0;; shim_wait_turn(&polls, 1)) {
     int flag = 0;
     int rc = PMPI_Testall(count, reqs, &flag, statuses);
     if (rc != MPI_SUCCESS || flag) return rc;
@@ -299,7 +299,7 @@ int MPI_Waitall(int count, MPI_Request reqs[], MPI_Status statuses[]) {
 SHIM_PMPI(MPI_Waitall)
 
 int MPI_Waitany(int count, MPI_Request reqs[], int *indx, MPI_Status *status) {
-  for (;;) {
+  for (unsigned polls = 0;; shim_wait_turn(&polls, 1)) {
     int flag = 0;
     int rc = PMPI_Testany(count, reqs, indx, &flag, status);
     if (rc != MPI_SUCCESS || flag) return rc;
@@ -308,7 +308,7 @@ int MPI_Waitany(int count, MPI_Request reqs[], int *indx, MPI_Status *status) {
 SHIM_PMPI(MPI_Waitany)
 
 int MPI_Waitsome(int incount, MPI_Request reqs[], int *outcount, int indices[], MPI_Status statuses[]) {
-  for (;;) {
+  for (unsigned polls = 0;; shim_wait_turn(&polls, 1)) {
     int rc = PMPI_Testsome(incount, reqs, outcount, indices, statuses);
     if (rc != MPI_SUCCESS || *outcount != 0) return rc;
   }
@@ -316,7 +316,7 @@ int MPI_Waitsome(int incount, MPI_Request reqs[], int *outcount, int indices[], 
 SHIM_PMPI(MPI_Waitsome)
 
 int MPI_Probe(int source, int tag, MPI_Comm comm, MPI_Status *status) {
-  for (;;) {
+  for (unsigned polls = 0;; shim_wait_turn(&polls, 1)) {
     int flag = 0;
     int rc = PMPI_Iprobe(source, tag, comm, &flag, status);
     if (rc != MPI_SUCCESS || flag) return rc;
@@ -325,7 +325,7 @@ int MPI_Probe(int source, int tag, MPI_Comm comm, MPI_Status *status) {
 SHIM_PMPI(MPI_Probe)
 
 int MPI_Mprobe(int source, int tag, MPI_Comm comm, MPI_Message *message, MPI_Status *status) {
-  for (;;) {
+  for (unsigned polls = 0;; shim_wait_turn(&polls, 1)) {
     int flag = 0;
     int rc = PMPI_Improbe(source, tag, comm, &flag, message, status);
     if (rc != MPI_SUCCESS || flag) return rc;

@@ -4,6 +4,7 @@
 #define MANA_SHIM_H
 
 #include <mpi.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -85,6 +86,14 @@ int shim_ensure_lower(void);
 /* how many times a request is tested per crossing into the lower half */
 #define SHIM_SPINS 64
 int shim_wait(uint64_t *req, struct lh_status *st);
+/* Waiting loops give the core away every ~1000 polls of the real library, as MPICH's own
+   progress loop does: on an oversubscribed machine the rank waited for may need it. */
+static inline void shim_wait_turn(unsigned *polls, unsigned n) {
+  if ((*polls += n) >= 1024) {
+    *polls = 0;
+    sched_yield();
+  }
+}
 /* waits on a virtual request (re-reading its real one each turn: a checkpoint may replace it) */
 int shim_wait_v(int64_t vreq, struct lh_status *st);
 
