@@ -9,7 +9,7 @@
 // One launch and checkpoint per (program, source MPI); that generation is restarted once on
 // each target MPI. `npm test`: one random moment per (program, source); MANA_TEST_FULL=1:
 // ten (MANA_TEST_MOMENTS=N: N). The moments come from a seeded generator: MANA_TEST_SEED=N
-// repeats a run.
+// repeats a run. MANA_TEST_PROGRAMS=idup,comms runs only those programs.
 //
 // MANA_TEST_PROGRAMS=flood,mpiio runs only the programs named (a comma list; an unknown name is an error).
 import t, { type Test } from 'tap';
@@ -61,6 +61,7 @@ const ALL_PROGRAMS: Program[] = [
   { name: 'persist', ranks: 3, steps: 120, pauseMs: 25, what: 'persistent requests, some active at the checkpoint' },
   { name: 'mpiio', ranks: 3, steps: 120, pauseMs: 25, what: 'MPI-IO: view, individual and shared file pointers' },
   { name: 'errhand', ranks: 3, steps: 120, pauseMs: 25, what: 'user and predefined error handlers on communicators and a file' },
+  { name: 'idup', ranks: 4, steps: 120, pauseMs: 25, what: 'MPI_Comm_idup in flight, ranks starting them in different orders' },
   { name: 'attrs', ranks: 3, steps: 120, pauseMs: 25, what: 'attributes cached on communicators and a datatype, copy/delete callbacks' },
 ];
 const ONLY = (process.env.MANA_TEST_PROGRAMS ?? '').split(',').map((s) => s.trim()).filter(Boolean);

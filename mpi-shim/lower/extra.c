@@ -171,3 +171,79 @@ static int p_MPI_Type_get_contents(uint64_t datatype, int max_integers, int max_
   free(r);
   return lh_err(rc);
 }
+
+/* ------------------------------------------------------------------ nonblocking duplication */
+
+/* The real library may write the new communicator only when the duplication completes, so it
+   writes into the upper half's cell (which lives until then), not into a proxy local. The cell
+   is read in the upper half as a neutral handle: an int handle (MPICH) lands in its low half,
+   and MPICH's communicator handles all have the top bit set, which U() sign-extends, so the
+   high half is set now to what U() would give. */
+static int p_MPI_Comm_idup(uint64_t comm, uint64_t *newcomm, uint64_t *request) {
+  *newcomm = sizeof(MPI_Comm) < sizeof(uint64_t) ? ~(uint64_t)0 << 32 : 0;
+  MPI_Request r;
+  int rc = MPI_Comm_idup(H(MPI_Comm, comm), (MPI_Comm *)newcomm, &r);
+  *request = U(r);
+  return lh_err(rc);
+}
+
+/* ------------------------------------------------------------------ MPI-4 send-receive */
+
+/* MPICH 4.0 has the nonblocking send-receives; Open MPI 4.1 has neither, and one request
+   cannot stand for two here, so that lower half declines them. */
+static int p_MPI_Isendrecv(const void *sendbuf, int sendcount, uint64_t sendtype, int dest, int sendtag,
+                           void *recvbuf, int recvcount, uint64_t recvtype, int source, int recvtag, uint64_t comm,
+                           uint64_t *request) {
+#if defined(OPEN_MPI)
+  (void)sendbuf, (void)sendcount, (void)sendtype, (void)dest, (void)sendtag, (void)recvbuf, (void)recvcount,
+      (void)recvtype, (void)source, (void)recvtag, (void)comm, (void)request;
+  return lh_err(MPI_ERR_UNSUPPORTED_OPERATION);
+#else
+  MPI_Request r;
+  int rc = MPI_Isendrecv(LH_BUF(sendbuf), sendcount, H(MPI_Datatype, sendtype), lh_rank_in(dest), sendtag, recvbuf,
+                         recvcount, H(MPI_Datatype, recvtype), lh_rank_in(source), recvtag, H(MPI_Comm, comm), &r);
+  *request = U(r);
+  return lh_err(rc);
+#endif
+}
+
+static int p_MPI_Isendrecv_replace(void *buf, int count, uint64_t datatype, int dest, int sendtag, int source,
+                                   int recvtag, uint64_t comm, uint64_t *request) {
+#if defined(OPEN_MPI)
+  (void)buf, (void)count, (void)datatype, (void)dest, (void)sendtag, (void)source, (void)recvtag, (void)comm,
+      (void)request;
+  return lh_err(MPI_ERR_UNSUPPORTED_OPERATION);
+#else
+  MPI_Request r;
+  int rc = MPI_Isendrecv_replace(buf, count, H(MPI_Datatype, datatype), lh_rank_in(dest), sendtag, lh_rank_in(source),
+                                 recvtag, H(MPI_Comm, comm), &r);
+  *request = U(r);
+  return lh_err(rc);
+#endif
+}
+
+/* ------------------------------------------------------------------ generalized requests */
+
+/* The slot of the application's functions travels as extra_state. */
+static int ugreq_query(void *extra, MPI_Status *st) {
+  struct lh_status s = {0};
+  int rc = lh_up->greq(0, (int)(intptr_t)extra, &s, 0);
+  lh_status_in(&s, st);
+  return rc == 0 ? MPI_SUCCESS : lh_enum_in(LH_FAM_errclass, rc);
+}
+static int ugreq_free(void *extra) {
+  int rc = lh_up->greq(1, (int)(intptr_t)extra, NULL, 0);
+  return rc == 0 ? MPI_SUCCESS : lh_enum_in(LH_FAM_errclass, rc);
+}
+static int ugreq_cancel(void *extra, int complete) {
+  int rc = lh_up->greq(2, (int)(intptr_t)extra, NULL, complete);
+  return rc == 0 ? MPI_SUCCESS : lh_enum_in(LH_FAM_errclass, rc);
+}
+
+static int p_MPI_Grequest_start(void *query, void *free_fn, void *cancel, void *slot, uint64_t *request) {
+  (void)query, (void)free_fn, (void)cancel;
+  MPI_Request r;
+  int rc = MPI_Grequest_start(ugreq_query, ugreq_free, ugreq_cancel, slot, &r);
+  *request = U(r);
+  return lh_err(rc);
+}

@@ -2,7 +2,9 @@
  * conversion, MPI-1 names removed in MPI-3), the length helpers of spec/mpi.api, and the
  * message of the unsupported-call stubs. */
 
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "shim.h"
 
@@ -210,11 +212,127 @@ SHIM_PMPI(MPI_Type_ub)
 
 /* ------------------------------------------------------------------ communicators */
 
-/* A blocking duplicate and a request that is complete already (a receive from
-   MPI_PROC_NULL): simple, and no duplication is ever in flight at a checkpoint. */
+/* Nonblocking duplication. The virtual communicator exists at once: it is named for the
+   checkpoint (shim_comm_new) and its start is logged for a restart's replay in the order
+   every member starts it; the request's completion (shim_idup_done) binds it to the real one,
+   which the real library writes into `real` whenever it likes until then. A checkpoint waits
+   for a duplication in flight like for any other collective request. */
+struct shim_idup {
+  uint64_t real;  /* first: the lower half writes the new communicator here */
+  void *rec;      /* the replay record of the start */
+  MPI_Info info;  /* MPI_Comm_idup_with_info's hints, set at completion (a duplicate) */
+};
+
+static int idup(MPI_Comm comm, MPI_Info info, MPI_Comm *newcomm, MPI_Request *request) {
+  struct shim_idup *d = shim_tmp(sizeof *d);
+  d->info = MPI_INFO_NULL;
+  if (info != MPI_INFO_NULL) {
+    int rc = PMPI_Info_dup(info, &d->info);
+    if (rc != MPI_SUCCESS) { free(d); return rc; }
+  }
+  shim_enter();
+  shim_coll_begin(comm);
+  uint64_t req = 0;
+  int rc = LH_CALL(MPI_Comm_idup, vh_real(VK_COMM, comm), &d->real, &req);
+  if (rc != MPI_SUCCESS) {
+    shim_leave();
+    if (d->info != MPI_INFO_NULL) PMPI_Info_free(&d->info);
+    free(d);
+    return rc;
+  }
+  MPI_Comm nc = (MPI_Comm)vh_make(VK_COMM, 0);
+  shim_comm_new(comm, nc);
+  d->rec = replay_log_idup_start(comm, nc);
+  int64_t v = shim_req_new(req, SHIM_REQ_IDUP);
+  struct shim_req *m = vh_req_meta(v);
+  m->buf = d;
+  m->comm = nc;
+  shim_leave();
+  *newcomm = nc;
+  *request = (MPI_Request)v;
+  return MPI_SUCCESS;
+}
+
 int MPI_Comm_idup(MPI_Comm comm, MPI_Comm *newcomm, MPI_Request *request) {
-  int rc = PMPI_Comm_dup(comm, newcomm);
-  if (rc != MPI_SUCCESS) return rc;
-  return PMPI_Irecv(NULL, 0, MPI_BYTE, MPI_PROC_NULL, 0, MPI_COMM_SELF, request);
+  return idup(comm, MPI_INFO_NULL, newcomm, request);
 }
 SHIM_PMPI(MPI_Comm_idup)
+
+/* Both lower halves have MPI_Comm_idup (Open MPI 4.1 lacks the _with_info one): the hints are
+   set on the new communicator when it is complete. */
+int MPI_Comm_idup_with_info(MPI_Comm comm, MPI_Info info, MPI_Comm *newcomm, MPI_Request *request) {
+  return idup(comm, info, newcomm, request);
+}
+SHIM_PMPI(MPI_Comm_idup_with_info)
+
+/* The duplication's request completed (called from vh_update, inside the wrapper that saw
+   it). After a restart the replay has bound the communicator already. */
+void shim_idup_done(struct shim_req *m) {
+  struct shim_idup *d = m->buf;
+  if (!d) return;
+  m->buf = NULL;
+  if (vh_real(VK_COMM, m->comm) == 0) vh_set_real(VK_COMM, m->comm, d->real);
+  replay_log_idup_wait(d->rec);
+  if (d->info != MPI_INFO_NULL) {
+    PMPI_Comm_set_info((MPI_Comm)m->comm, d->info);
+    PMPI_Info_free(&d->info);
+  }
+  free(d);
+}
+
+/* ------------------------------------------------------------------ MPI-4 info calls */
+
+void shim_preinit(void) {
+  shim_ensure_lower();
+  vh_init();
+}
+
+/* buflen counts the terminating NUL, and comes back as the value's full length plus one. */
+int MPI_Info_get_string(MPI_Info info, const char *key, int *buflen, char *value, int *flag) {
+  int len = 0;
+  int rc = PMPI_Info_get_valuelen(info, key, &len, flag);
+  if (rc != MPI_SUCCESS || !*flag) return rc;
+  if (*buflen > 0) {
+    char *tmp = shim_tmp((size_t)len + 1);
+    rc = PMPI_Info_get(info, key, len, tmp, flag);
+    if (rc == MPI_SUCCESS && *flag) {
+      int n = len < *buflen - 1 ? len : *buflen - 1;
+      memcpy(value, tmp, (size_t)n);
+      value[n] = 0;
+    }
+    free(tmp);
+  }
+  *buflen = len + 1;
+  return rc;
+}
+SHIM_PMPI(MPI_Info_get_string)
+
+/* What the process was started with: its command, arguments and working directory (the
+   launcher's maxprocs, host, ... are not known to a rank). */
+int MPI_Info_create_env(int argc, char *argv[], MPI_Info *info) {
+  int rc = PMPI_Info_create(info);
+  if (rc != MPI_SUCCESS) return rc;
+  if (argc > 0 && argv && argv[0]) PMPI_Info_set(*info, "command", argv[0]);
+  if (argc > 1 && argv) {
+    size_t n = 1;
+    for (int i = 1; i < argc; i++) n += strlen(argv[i]) + 1;
+    char *all = shim_tmp(n), *p = all;
+    for (int i = 1; i < argc; i++) p += sprintf(p, "%s%s", i > 1 ? " " : "", argv[i]);
+    *p = 0;
+    PMPI_Info_set(*info, "argv", all);
+    free(all);
+  }
+  char cwd[4096];
+  if (getcwd(cwd, sizeof cwd)) PMPI_Info_set(*info, "wdir", cwd);
+  return MPI_SUCCESS;
+}
+SHIM_PMPI(MPI_Info_create_env)
+
+/* ------------------------------------------------------------------ MPI-4 calls */
+
+int shim_ret_mpi4(int rc, const char *fn) {
+  static int told;
+  if (rc == MPI_ERR_UNSUPPORTED_OPERATION && !told++)
+    fprintf(stderr, "mana: %s is an MPI-4 call the Open MPI lower half (4.1) lacks; run on MPICH (mana launch/restart --mpi mpich)\n", fn);
+  return rc;
+}

@@ -64,6 +64,10 @@ SHIM_PMPI(MPI_Recv_init)
    counted, or neither. */
 static int start_one(MPI_Request request) {
   struct shim_req *m = vh_req_meta(request);
+  if (m && m->kind == SHIM_REQ_PCOLL) {
+    uint64_t r = vh_real(VK_REQUEST, request);
+    return LH_CALL(MPI_Start, &r); /* the real request stays the same one */
+  }
   if (!m || !m->persist || m->kind != SHIM_REQ_PERSISTENT) return MPI_ERR_REQUEST; /* not persistent, or active */
   uint64_t dt = vh_real(VK_DATATYPE, m->datatype), comm = vh_real(VK_COMM, m->comm), r = 0;
   int rc;

@@ -54,8 +54,13 @@ int shim_len_ndims(MPI_Comm comm) {
 }
 
 /* Records of the functions written by hand (negative ids). */
-enum { REPLAY_OP_CREATE = -1, REPLAY_CALL = -2 };
+enum { REPLAY_OP_CREATE = -1, REPLAY_CALL = -2, REPLAY_IDUP_START = -3, REPLAY_IDUP_WAIT = -4 };
 struct replay_op { struct replay_rec h; intptr_t slot; int commute; int64_t op; };
+/* a duplication is started and completed where the run did; `real` and `req` belong to the
+   replay in progress */
+struct replay_idup { struct replay_rec h; int64_t parent, comm; uint64_t real, req; int pending; };
+struct replay_idup_wait { struct replay_rec h; struct replay_idup *start; };
+
 struct replay_call { struct replay_rec h; replay_fn *run; void *arg; const char *name; };
 
 /* A step of the replay that a hand-written module runs itself (the upper half is restored at
@@ -66,6 +71,27 @@ void replay_log_call(replay_fn *run, void *arg, const char *name) {
   r->run = run;
   r->arg = arg;
   r->name = name;
+}
+
+void *replay_log_idup_start(MPI_Comm parent, MPI_Comm newcomm) {
+  struct replay_idup *r = replay_new(REPLAY_IDUP_START, sizeof *r);
+  r->parent = parent;
+  r->comm = newcomm;
+  return r;
+}
+
+void replay_log_idup_wait(void *start) {
+  if (replay_running) return;
+  struct replay_idup_wait *r = replay_new(REPLAY_IDUP_WAIT, sizeof *r);
+  r->start = start;
+}
+
+static int idup_finish(struct replay_idup *s) {
+  if (!s->pending) return MPI_SUCCESS;
+  s->pending = 0;
+  int rc = shim_wait(&s->req, NULL);
+  if (rc == MPI_SUCCESS) vh_set_real(VK_COMM, s->comm, s->real);
+  return rc;
 }
 
 void replay_log_op_create(int slot, int commute, MPI_Op op) {
@@ -88,7 +114,20 @@ static int replay_custom(struct replay_rec *h, char *err, size_t errlen) {
     if (rc == MPI_SUCCESS) vh_alias(VK_OP, r->op, vh_make(VK_OP, real));
     return rc;
   }
+  if (h->fn == REPLAY_IDUP_START) {
+    struct replay_idup *r = (struct replay_idup *)h;
+    int rc = LH_CALL(MPI_Comm_idup, vh_real(VK_COMM, r->parent), &r->real, &r->req);
+    r->pending = rc == MPI_SUCCESS;
+    return rc;
+  }
+  if (h->fn == REPLAY_IDUP_WAIT) return idup_finish(((struct replay_idup_wait *)h)->start);
   return MPI_ERR_INTERN;
+}
+
+static const char *custom_name(const struct replay_rec *r) {
+  int fn = r->fn;
+  if (fn == REPLAY_CALL) return ((const struct replay_call *)r)->name;
+  return fn == REPLAY_OP_CREATE ? "MPI_Op_create" : fn == REPLAY_IDUP_START ? "MPI_Comm_idup" : "MPI_Wait (MPI_Comm_idup)";
 }
 
 int replay_all(char *err, size_t errlen) {
@@ -105,8 +144,17 @@ int replay_all(char *err, size_t errlen) {
       msg[0] = 0;
       PMPI_Error_string(rc, msg, &len);
       snprintf(err, errlen, "replaying %s (call %lu of %lu that made MPI objects) on the new MPI failed: %s",
-               r->fn == REPLAY_CALL ? ((struct replay_call *)r)->name : r->fn < 0 ? "MPI_Op_create" : replay_name(r->fn),
-               (unsigned long)i + 1, (unsigned long)nrecords, msg);
+               r->fn < 0 ? custom_name(r) : replay_name(r->fn), (unsigned long)i + 1, (unsigned long)nrecords, msg);
+      return -1;
+    }
+  }
+  /* duplications the application had not seen complete yet */
+  for (struct replay_rec *r = head; r; r = r->next) {
+    if (r->fn != REPLAY_IDUP_START) continue;
+    int rc = idup_finish((struct replay_idup *)r);
+    if (rc != MPI_SUCCESS) {
+      replay_running = 0;
+      snprintf(err, errlen, "completing a replayed MPI_Comm_idup on the new MPI failed (error class %d)", rc);
       return -1;
     }
   }

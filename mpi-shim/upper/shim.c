@@ -104,7 +104,8 @@ static void op_upcall(int slot, void *in, void *inout, int *len, uint64_t dt);
 static const struct lh_upcalls upcalls = {.op = op_upcall,
                                           .attr_copy = shim_attr_copy_upcall,
                                           .attr_delete = shim_attr_delete_upcall,
-                                          .errh = shim_errh_upcall};
+                                          .errh = shim_errh_upcall,
+                                          .greq = shim_greq_upcall};
 
 int shim_ensure_lower(void) {
   if (shim_lh) return 0;
@@ -170,7 +171,7 @@ int shim_ret(int rc, const char *fn) {
    lower half: a checkpoint can always find this thread outside MPI. */
 
 int shim_wait(uint64_t *req, struct lh_status *st) {
-  for (;;) {
+  for (unsigned polls = 0;; shim_wait_turn(&polls, SHIM_SPINS)) {
     int flag = 0;
     int rc = LH_CALL(lh_test_spin, req, &flag, st, SHIM_SPINS);
     if (rc != MPI_SUCCESS || flag) return rc;
@@ -237,9 +238,9 @@ int MPI_Query_thread(int *provided) {
 SHIM_PMPI(MPI_Query_thread)
 
 int MPI_Get_version(int *version, int *subversion) {
-  /* what the shim implements, whatever the lower half is */
-  *version = 3;
-  *subversion = 1;
+  /* what mana's mpi.h says (the MPICH 4.0 ABI), whatever the lower half is */
+  *version = MPI_VERSION;
+  *subversion = MPI_SUBVERSION;
   return MPI_SUCCESS;
 }
 SHIM_PMPI(MPI_Get_version)
@@ -291,7 +292,7 @@ int MPI_Wait(MPI_Request *request, MPI_Status *status) {
 SHIM_PMPI(MPI_Wait)
 
 int MPI_Waitall(int count, MPI_Request reqs[], MPI_Status statuses[]) {
-  for (;;) {
+  for (unsigned polls = 0;; shim_wait_turn(&polls, 1)) {
     int flag = 0;
     int rc = PMPI_Testall(count, reqs, &flag, statuses);
     if (rc != MPI_SUCCESS || flag) return rc;
@@ -300,7 +301,7 @@ int MPI_Waitall(int count, MPI_Request reqs[], MPI_Status statuses[]) {
 SHIM_PMPI(MPI_Waitall)
 
 int MPI_Waitany(int count, MPI_Request reqs[], int *indx, MPI_Status *status) {
-  for (;;) {
+  for (unsigned polls = 0;; shim_wait_turn(&polls, 1)) {
     int flag = 0;
     int rc = PMPI_Testany(count, reqs, indx, &flag, status);
     if (rc != MPI_SUCCESS || flag) return rc;
@@ -309,7 +310,7 @@ int MPI_Waitany(int count, MPI_Request reqs[], int *indx, MPI_Status *status) {
 SHIM_PMPI(MPI_Waitany)
 
 int MPI_Waitsome(int incount, MPI_Request reqs[], int *outcount, int indices[], MPI_Status statuses[]) {
-  for (;;) {
+  for (unsigned polls = 0;; shim_wait_turn(&polls, 1)) {
     int rc = PMPI_Testsome(incount, reqs, outcount, indices, statuses);
     if (rc != MPI_SUCCESS || *outcount != 0) return rc;
   }
@@ -317,7 +318,7 @@ int MPI_Waitsome(int incount, MPI_Request reqs[], int *outcount, int indices[], 
 SHIM_PMPI(MPI_Waitsome)
 
 int MPI_Probe(int source, int tag, MPI_Comm comm, MPI_Status *status) {
-  for (;;) {
+  for (unsigned polls = 0;; shim_wait_turn(&polls, 1)) {
     int flag = 0;
     int rc = PMPI_Iprobe(source, tag, comm, &flag, status);
     if (rc != MPI_SUCCESS || flag) return rc;
@@ -326,7 +327,7 @@ int MPI_Probe(int source, int tag, MPI_Comm comm, MPI_Status *status) {
 SHIM_PMPI(MPI_Probe)
 
 int MPI_Mprobe(int source, int tag, MPI_Comm comm, MPI_Message *message, MPI_Status *status) {
-  for (;;) {
+  for (unsigned polls = 0;; shim_wait_turn(&polls, 1)) {
     int flag = 0;
     int rc = PMPI_Improbe(source, tag, comm, &flag, message, status);
     if (rc != MPI_SUCCESS || flag) return rc;
@@ -372,6 +373,41 @@ int MPI_Sendrecv_replace(void *buf, int count, MPI_Datatype datatype, int dest, 
 }
 SHIM_PMPI(MPI_Sendrecv_replace)
 
+/* The nonblocking ones (MPI-4) are one request for a send and a receive: a checkpoint waits
+   for it like for a send, and its receive is counted when it starts (while it is incomplete
+   the job is not quiet, so the early count never makes a drain end too soon). */
+static int sendrecv_started(int rc, int dest, int source, uint64_t req, MPI_Request *request, const char *fn) {
+  if (rc == MPI_SUCCESS) {
+    if (source != MPI_PROC_NULL) shim_nrecvd++;
+    *request = (MPI_Request)shim_req_send(req, dest);
+  }
+  return shim_ret_mpi4(rc, fn);
+}
+
+int MPI_Isendrecv(const void *sendbuf, int sendcount, MPI_Datatype sendtype, int dest, int sendtag, void *recvbuf,
+                  int recvcount, MPI_Datatype recvtype, int source, int recvtag, MPI_Comm comm, MPI_Request *request) {
+  shim_enter();
+  uint64_t req = 0;
+  int rc = LH_CALL(MPI_Isendrecv, sendbuf, sendcount, vh_real(VK_DATATYPE, sendtype), dest, sendtag, recvbuf, recvcount,
+                   vh_real(VK_DATATYPE, recvtype), source, recvtag, vh_real(VK_COMM, comm), &req);
+  rc = sendrecv_started(rc, dest, source, req, request, "MPI_Isendrecv");
+  shim_leave();
+  return rc;
+}
+SHIM_PMPI(MPI_Isendrecv)
+
+int MPI_Isendrecv_replace(void *buf, int count, MPI_Datatype datatype, int dest, int sendtag, int source, int recvtag,
+                          MPI_Comm comm, MPI_Request *request) {
+  shim_enter();
+  uint64_t req = 0;
+  int rc = LH_CALL(MPI_Isendrecv_replace, buf, count, vh_real(VK_DATATYPE, datatype), dest, sendtag, source, recvtag,
+                   vh_real(VK_COMM, comm), &req);
+  rc = sendrecv_started(rc, dest, source, req, request, "MPI_Isendrecv_replace");
+  shim_leave();
+  return rc;
+}
+SHIM_PMPI(MPI_Isendrecv_replace)
+
 /* ------------------------------------------------------------------ user-defined reductions */
 
 #define OP_SLOTS 64
@@ -387,8 +423,10 @@ __attribute__((no_stack_protector)) static void op_upcall(int slot, void *in, vo
 }
 
 int MPI_Op_create(MPI_User_function *user_fn, int commute, MPI_Op *op) {
+  /* ops of the same function share its slot (the slot only picks the function), so an
+     application making and freeing ops over and over does not run out */
   int slot = 0;
-  while (slot < OP_SLOTS && op_fns[slot]) slot++;
+  while (slot < OP_SLOTS && op_fns[slot] && op_fns[slot] != user_fn) slot++;
   if (slot == OP_SLOTS) shim_die("more than %d user-defined MPI_Op at once are not supported", OP_SLOTS);
   uint64_t real = 0;
   int rc = LH_CALL(MPI_Op_create, (void *)(intptr_t)slot, commute, &real);

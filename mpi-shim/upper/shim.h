@@ -4,6 +4,7 @@
 #define MANA_SHIM_H
 
 #include <mpi.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -85,13 +86,23 @@ int shim_ensure_lower(void);
 /* how many times a request is tested per crossing into the lower half */
 #define SHIM_SPINS 64
 int shim_wait(uint64_t *req, struct lh_status *st);
+/* Waiting loops give the core away every ~1000 polls of the real library, as MPICH's own
+   progress loop does: on an oversubscribed machine the rank waited for may need it. */
+static inline void shim_wait_turn(unsigned *polls, unsigned n) {
+  if ((*polls += n) >= 1024) {
+    *polls = 0;
+    sched_yield();
+  }
+}
 /* waits on a virtual request (re-reading its real one each turn: a checkpoint may replace it) */
 int shim_wait_v(int64_t vreq, struct lh_status *st);
 
 /* Requests, by what the checkpoint drain must do with them (vh.c, ckpt.c). An inactive
    persistent request (SHIM_REQ_PERSISTENT) has nothing in the lower half: its real handle is
-   the null request; an active one is the send or receive its MPI_Start posted (persist.c). */
-enum { SHIM_REQ_OTHER, SHIM_REQ_SEND, SHIM_REQ_RECV, SHIM_REQ_COLL, SHIM_REQ_PERSISTENT };
+   the null request; an active one is the send or receive its MPI_Start posted (persist.c).
+   A persistent collective (SHIM_REQ_PCOLL, MPI_Allreduce_init, ...) is a real lower-half
+   request that checkpoints do not support yet. */
+enum { SHIM_REQ_OTHER, SHIM_REQ_SEND, SHIM_REQ_RECV, SHIM_REQ_COLL, SHIM_REQ_PERSISTENT, SHIM_REQ_IDUP, SHIM_REQ_PCOLL };
 struct shim_req {
   uint8_t kind;
   uint8_t cancelled; /* a receive cancelled for a checkpoint, to be posted again */
@@ -162,8 +173,15 @@ void shim_state_save(void);
 int shim_sum(const int *a, int n);
 int shim_last(const int *a, int n);
 void replay_log_op_create(int slot, int commute, MPI_Op op);
+/* MPI_Comm_idup (local.c): its start and its completion are both in the log, so a replay
+   starts and completes duplications where the run did (ranks may interleave them) */
+void *replay_log_idup_start(MPI_Comm parent, MPI_Comm newcomm);
+void replay_log_idup_wait(void *start);
+void shim_idup_done(struct shim_req *m);
 int shim_len_ndims(MPI_Comm comm);
 int shim_ret(int rc, const char *fn);
+/* the return of an MPI-4 call (spec flag mpi4): says once when the lower half lacks it */
+int shim_ret_mpi4(int rc, const char *fn);
 void shim_status_out(const struct lh_status *in, MPI_Status *out);
 void shim_status_in(const MPI_Status *in, struct lh_status *out);
 void *shim_tmp(size_t n);
@@ -176,12 +194,15 @@ void shim_dump_maps(const char *where);
 int shim_attr_copy_upcall(int kind, int slot, uint64_t obj, uint64_t keyval, void *in, void *out, int *flag);
 int shim_attr_delete_upcall(int kind, int slot, uint64_t obj, uint64_t keyval, void *val);
 void shim_errh_upcall(int kind, int slot, uint64_t obj, int code);
+int shim_greq_upcall(int what, int slot, struct lh_status *st, int arg); /* greq.c */
 /* the length helpers of spec/mpi.api (@size(comm), ...) */
 int shim_len_size(MPI_Comm comm);
 int shim_len_indegree(MPI_Comm comm);
 int shim_len_outdegree(MPI_Comm comm);
 /* MPI_UNWEIGHTED / MPI_WEIGHTS_EMPTY cross the halves as 1 / 2 */
 int *shim_weights_in(const int *w);
+/* loads the lower half for a call made before MPI_Init (spec flag preinit) */
+void shim_preinit(void);
 _Noreturn void shim_unsupported(const char *name);
 /* A function of spec/unsupported.txt: it links, and says at the call that mana lacks it. */
 #define SHIM_UNSUPPORTED(n)                                                                        \

@@ -101,7 +101,10 @@ uint64_t vh_real(int kind, int64_t v) {
   if (is_user(kind, v)) {
     struct vh_table *t = &tables[kind];
     uint32_t i = (uint32_t)v & IDX_MASK;
-    if (i < t->used && (t->next_free[i] == LIVE || (replay_running && t->next_free[i] == DEAD))) return t->real[i];
+    /* a freed key still names itself while attributes hold it (MPI_Attr_delete after
+       MPI_Keyval_free) */
+    if (i < t->used && (t->next_free[i] == LIVE || (t->next_free[i] == DEAD && (replay_running || kind == VK_KEYVAL))))
+      return t->real[i];
     return null_real[kind]; /* a stale or foreign handle: the real MPI reports the error */
   }
   int i = find_abi(kind, v);
