@@ -258,6 +258,19 @@ int MPI_Comm_idup(MPI_Comm comm, MPI_Comm *newcomm, MPI_Request *request) {
 }
 SHIM_PMPI(MPI_Comm_idup)
 
+/* A blocking duplication is a nonblocking one waited for in the upper half (DESIGN.md
+   invariant 2): a rank inside MPI_Comm_dup never waits in the lower half for a rank that a
+   checkpoint holds at the gate, which would hang the checkpoint's agreement. */
+int MPI_Comm_dup(MPI_Comm comm, MPI_Comm *newcomm) {
+  MPI_Request r = MPI_REQUEST_NULL;
+  MPI_Comm nc = MPI_COMM_NULL;
+  int rc = idup(comm, MPI_INFO_NULL, &nc, &r);
+  if (rc == MPI_SUCCESS) rc = PMPI_Wait(&r, MPI_STATUS_IGNORE);
+  *newcomm = rc == MPI_SUCCESS ? nc : MPI_COMM_NULL;
+  return rc;
+}
+SHIM_PMPI(MPI_Comm_dup)
+
 /* Both lower halves have MPI_Comm_idup (Open MPI 4.1 lacks the _with_info one): the hints are
    set on the new communicator when it is complete. */
 int MPI_Comm_idup_with_info(MPI_Comm comm, MPI_Info info, MPI_Comm *newcomm, MPI_Request *request) {
