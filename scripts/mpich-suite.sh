@@ -245,6 +245,14 @@ flavour_cc() {
 flavour_cppflags() {
   case "$1" in native-openmpi) echo "-DOMPI_OMIT_MPI1_COMPAT_DECLS=0" ;; *) echo "" ;; esac
 }
+# The mana flavour is built with this checkout's shim: one tree per checkout, so that runs
+# from several worktrees sharing the cache do not rebuild it from scratch in turn.
+flavour_dir() {
+  case "$1" in
+    mana) echo "mana-$(printf '%s' "$REPO" | sha256sum | cut -c1-8)" ;;
+    *) echo "$1" ;;
+  esac
+}
 # What the configured tree depends on besides the suite itself: compiler identity, MPI
 # version and, for mana, the shim's headers. A change starts the flavour's build afresh.
 flavour_identity() {
@@ -271,7 +279,7 @@ BUILD=
 FLAVOUR_ERROR=
 configure_flavour() {
   local f=$1 id
-  BUILD=$CACHE/build/$SUITE_VERSION/$f
+  BUILD=$CACHE/build/$SUITE_VERSION/$(flavour_dir "$f")
   id=$(flavour_identity "$f")
   if [ -f "$BUILD/.mana-configured" ] && [ "$(cat "$BUILD/.mana-configured")" = "$id" ]; then
     return 0
@@ -448,7 +456,7 @@ for mode in "${MODE_LIST[@]}"; do
     fi
   fi
   mkdir -p "$CACHE/build/$SUITE_VERSION"
-  exec 9>"$CACHE/build/$SUITE_VERSION/$f.lock"
+  exec 9>"$CACHE/build/$SUITE_VERSION/$(flavour_dir "$f").lock"
   flock 9
   tb=$(date +%s.%N)
   if [ -n "${FAILED_FLAVOURS[$f]:-}" ] || ! configure_flavour "$f"; then

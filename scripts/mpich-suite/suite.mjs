@@ -204,7 +204,7 @@ function withCkpt(got, rec) {
   const ckpt = { status: rec.status, exit: rec.exit, detail: rec.detail };
   let result = got.result;
   if (rec.status === "not-taken") result = result === "pass" ? "pass-nockpt" : result === "fail" ? "fail-nockpt" : result;
-  else if (rec.status === "failed" && result === "fail") result = "ckpt-fail";
+  else if (rec.status === "failed" && (result === "fail" || result === "timeout")) result = "ckpt-fail";
   return { ...got, result, ckpt };
 }
 
