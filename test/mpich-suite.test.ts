@@ -23,7 +23,7 @@ t.test(`MPICH's test suite (${full ? 'full' : 'subset'}) passes under mana where
   t.ok(pass.every((n) => n > 0 && n === pass[0]), `the same number of tests pass in every mode (${pass.join(', ')})`);
 });
 
-t.test(`MPICH's test suite, checkpointed in the middle of each test and restarted (${full ? 'four' : 'one'} launch/restart pairs)`, async (t) => {
+t.test(`MPICH's test suite, checkpointed in the middle of each test and restarted (${full ? 'four launch/restart pairs' : 'one launch/restart pair'})`, async (t) => {
   const subset = join(repo, 'test', 'mpich-suite', 'subset-ckpt.txt');
   const n = readFileSync(subset, 'utf8').split('\n').filter((l) => /^[a-z]/.test(l)).length;
   const modes = full ? ['mana-mpich-ckpt', 'mana-openmpi-ckpt', 'mana-mpich-ckpt-openmpi', 'mana-openmpi-ckpt-mpich'] : ['mana-mpich-ckpt-openmpi'];
