@@ -98,12 +98,13 @@ ckpt_job() {
   done
   rm -rf "$job"; mkdir -p "$job/calib" "$job/hold" "$job/ck"
   local log=$job/mana.log
-  export LD_PRELOAD="${MANA_SUITE_HOLDLIB:?}${LD_PRELOAD:+:$LD_PRELOAD}"
+  # the hold library only in the launched jobs, not in `mana restart` and its launcher
+  local preload="${MANA_SUITE_HOLDLIB:?}${LD_PRELOAD:+:$LD_PRELOAD}"
   local launch=("$repo/bin/mana" launch --new-coordinator --coord-port 0)
   local status=failed detail= r
 
   # 1. calibration
-  MANA_SUITE_HOLD_DIR=$job/calib "${guard[@]}" "${launch[@]}" --port-file "$job/port0" \
+  LD_PRELOAD=$preload MANA_SUITE_HOLD_DIR=$job/calib "${guard[@]}" "${launch[@]}" --port-file "$job/port0" \
     --ckptdir "$job/ck0" -- "${mpirun[@]}" "$@" >"$job/calib.out" 2>&1
   local crc=$? at= c
   for ((r = 0; r < np; r++)); do
@@ -114,7 +115,7 @@ ckpt_job() {
 
   # 2. the held run
   local t0; t0=$(now_s)
-  MANA_SUITE_HOLD_DIR=$job/hold MANA_SUITE_HOLD_AT=$at "${guard[@]}" "${launch[@]}" \
+  LD_PRELOAD=$preload MANA_SUITE_HOLD_DIR=$job/hold MANA_SUITE_HOLD_AT=$at "${guard[@]}" "${launch[@]}" \
     --port-file "$job/port" --ckptdir "$job/ck" -- "${mpirun[@]}" "$@" >"$job/run.out" 2>&1 &
   local lpid=$! limit=${MPIEXEC_TIMEOUT:-60} held=0 last=0 tlast; tlast=$(now_s)
   while kill -0 "$lpid" 2>/dev/null; do
