@@ -44,8 +44,8 @@ checkpoint-restart modes (only when named): $CKPT_MODES
                        the half of its MPI calls, counted in a first run), all its processes
                        are SIGKILLed and \`mana restart --mpi X\` runs it to the end
   mana-X-ckpt-Y        the same, restarted on the other MPI (\`mana restart --mpi Y\`)
-                       a test that ends before the checkpoint is taken is \`pass-nockpt\`
-                       (or fails), never a checkpointed pass
+  a test that ends before its checkpoint is taken is \`pass-nockpt\` (or \`fail-nockpt\`),
+  never counted in the pass rate
   ckpt                 shorthand for all four
 
 options:
