@@ -96,6 +96,7 @@ ckpt_job() {
     case "$a" in ./*) prog=${a#./}; seen=1 ;; esac
     prev=$a
   done
+  [[ "$np" =~ ^[0-9]+$ ]] || np=1
   rm -rf "$job"; mkdir -p "$job/calib" "$job/hold" "$job/ck"
   local log=$job/mana.log
   # the hold library only in the launched jobs, not in `mana restart` and its launcher
@@ -112,6 +113,13 @@ ckpt_job() {
     at+="${at:+,}$((c / 2))"
   done
   echo "calibration: exit $crc, calls per rank $(cd "$job/calib" && cat count.* 2>/dev/null | tr '\n' ' '), hold at $at" >>"$log"
+  if ! ls "$job/calib" | grep -q '^count\.'; then
+    # no rank reached MPI_Finalize (an unsupported call, an abort, a hang): that run is the
+    # result, not checkpointed (a second run would only repeat it)
+    mana_lines "$log" <"$job/calib.out"
+    ckpt_record "$crc" not-taken "no rank reached MPI_Finalize in the counting run"
+    return
+  fi
 
   # 2. the held run
   local t0; t0=$(now_s)
@@ -127,7 +135,7 @@ ckpt_job() {
     awk -v a="$t0" -v b="$(now_s)" -v l="$limit" 'BEGIN { exit !(b - a > l) }' && break
     sleep 0.05
   done
-  local committed=0 ended=0 tries=0 cpid=
+  local committed=0 tries=0 cpid=
   if kill -0 "$lpid" 2>/dev/null; then
     echo "held: $held of $np ranks after $(since "$t0") s" >>"$log"
     while :; do
@@ -174,10 +182,16 @@ ckpt_job() {
     echo "mpich-suite: $detail"
     rc=1
   fi
-  echo "result: $status, exit $rc, $(since "$t0") s after the held run started" >>"$log"
+  echo "held run and restart: $(since "$t0") s" >>"$log"
+  ckpt_record "$rc" "$status" "$detail"
+}
+
+ckpt_record() {   # exit status detail (uses ckpt_job's locals)
+  rc=$1
+  echo "result: $2, exit $1" >>"$log"
   if [ -n "${MANA_SUITE_CKPTRESULTS:-}" ]; then
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(basename "$PWD")" "$prog" "$np" "${pargs[*]}" \
-      "$status" "$rc" "$detail" >>"$MANA_SUITE_CKPTRESULTS"
+      "$2" "$1" "$3" >>"$MANA_SUITE_CKPTRESULTS"
   fi
   # keep the job's log next to the results, drop the images
   [ -n "${MANA_SUITE_CKPTLOGDIR:-}" ] && cp "$log" "$MANA_SUITE_CKPTLOGDIR/$(basename "$PWD")-$prog-$np-$$.log"
