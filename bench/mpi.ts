@@ -8,6 +8,9 @@
 //   Open MPI lower half: native = the program built with mpicc.openmpi under mpirun.openmpi;
 //                        mana = the mpicc.mpich binary under mpirun.openmpi with
 //                        LD_LIBRARY_PATH=mpi-shim/out/lib and MANA_MPI=openmpi (lh_proxy-openmpi).
+// B2 also runs the mana side armed: under `mana launch` with a coordinator, so libmana's
+// checkpoint thread and the shim's checkpoint bookkeeping are live (DESIGN.md invariant 6: no
+// barrier per collective). MANA_BENCH_B2_ARMED=0 leaves that out.
 // Each program times its own loop with MPI_Wtime after a barrier (launcher start-up excluded) and
 // rank 0 prints one "MANA_BENCH key=value ..." line. Native and mana runs alternate (the order
 // flips every repetition) and each figure is the median of the per-pair ratios.
@@ -110,18 +113,30 @@ function waitQuiet(): void {
   }
 }
 
-function runOnce(f: Flavour, mana: boolean, ranks: number, prog: string, args: string[]): Record<string, number> {
+// How a side runs: natively; with mana's shim only (LD_LIBRARY_PATH); or armed, i.e. under
+// `mana launch` with a coordinator of its own (libmana's checkpoint thread, the shim's plugin
+// counting collectives and messages), ready for a checkpoint that this run never asks for.
+export type Side = 'native' | 'shim' | 'armed';
+
+function runOnce(f: Flavour, side: Side, ranks: number, prog: string, args: string[]): Record<string, number> {
+  const mana = side !== 'native';
   const env = { ...process.env, ...f.env, ...(mana ? f.manaEnv : {}) };
   const bin = mana ? f.manaBin(prog) : f.nativeBin(prog);
-  const argv = ['-n', String(ranks), ...(mana ? f.manaArgs : []), bin, ...args];
+  const argv = ['-n', String(ranks), ...(side === 'shim' ? f.manaArgs : []), bin, ...args];
+  const ckptdir = side === 'armed' ? mkdtempSync(join(tmpdir(), 'mana-bench-armed-')) : '';
+  const cmd = side === 'armed'
+    ? [process.execPath, join(repo, 'bin', 'mana'), 'launch', '--new-coordinator', '--coord-port', '0', '--ckptdir', ckptdir,
+      '--mpi', f.name === 'MPICH' ? 'mpich' : 'openmpi', '--', f.mpirun, ...argv]
+    : [f.mpirun, ...argv];
   const nice = process.env.MANA_BENCH_NICE;
   const r = nice
     ? spawnSync('setsid', ['sh', '-c', `echo ${Number(nice)} > /proc/self/autogroup 2>/dev/null; exec nice -n ${Number(nice)} "$@"`,
-      'sh', f.mpirun, ...argv], { env, encoding: 'utf8', timeout: 300_000 })
-    : spawnSync(f.mpirun, argv, { env, encoding: 'utf8', timeout: 300_000 });
+      'sh', ...cmd], { env, encoding: 'utf8', timeout: 300_000 })
+    : spawnSync(cmd[0]!, cmd.slice(1), { env, encoding: 'utf8', timeout: 300_000 });
+  if (ckptdir) rmSync(ckptdir, { recursive: true, force: true });
   const line = r.stdout?.split('\n').find((l) => l.startsWith('MANA_BENCH '));
   if (r.status !== 0 || !line) {
-    throw new Error(`${f.mpirun} ${argv.join(' ')} (${mana ? 'mana' : 'native'}) failed (${r.status ?? r.signal}): ${r.stderr}`);
+    throw new Error(`${cmd.join(' ')} (${side}) failed (${r.status ?? r.signal}): ${r.stderr}`);
   }
   const out: Record<string, number> = {};
   for (const kv of line.slice(11).trim().split(/\s+/)) {
@@ -131,18 +146,18 @@ function runOnce(f: Flavour, mana: boolean, ranks: number, prog: string, args: s
   return out;
 }
 
-// Runs native and mana alternately `reps` times; returns the per-run results of each side.
-function pairs_(f: Flavour, ranks: number, prog: string, args: string[], reps: number): { n: Record<string, number>[]; m: Record<string, number>[] } {
+// Runs native and the mana side alternately `reps` times; returns the per-run results of each.
+function pairs_(f: Flavour, ranks: number, prog: string, args: string[], reps: number, side: Side = 'shim'): { n: Record<string, number>[]; m: Record<string, number>[] } {
   const n: Record<string, number>[] = [], m: Record<string, number>[] = [];
-  runOnce(f, false, ranks, prog, args.map((a, i) => (i === args.length - 1 ? String(Math.max(1, Math.floor(Number(a) / 20))) : a))); // warm the page cache and the launcher
+  runOnce(f, 'native', ranks, prog, args.map((a, i) => (i === args.length - 1 ? String(Math.max(1, Math.floor(Number(a) / 20))) : a))); // warm the page cache and the launcher
   for (let i = 0; i < reps; i++) {
     waitQuiet();
     if (i % 2 === 0) {
-      n.push(runOnce(f, false, ranks, prog, args));
-      m.push(runOnce(f, true, ranks, prog, args));
+      n.push(runOnce(f, 'native', ranks, prog, args));
+      m.push(runOnce(f, side, ranks, prog, args));
     } else {
-      m.push(runOnce(f, true, ranks, prog, args));
-      n.push(runOnce(f, false, ranks, prog, args));
+      m.push(runOnce(f, side, ranks, prog, args));
+      n.push(runOnce(f, 'native', ranks, prog, args));
     }
   }
   return { n, m };
@@ -186,13 +201,15 @@ export function mpiBench(reps: number, want: (id: string) => boolean, rows: MpiR
       }
       if (want('B2')) {
         const st = STENCIL[f.name]!, ar = ALLREDUCE[f.name]!;
+        const sides: Side[] = process.env.MANA_BENCH_B2_ARMED === '0' ? ['shim'] : ['shim', 'armed'];
         for (const [prog, what, args] of [
           ['stencil', `2-D stencil ${st[0]}² doubles, ${st[1]} halo exchanges (Isend/Irecv/Waitall)`, st],
           ['allreduce', `allreduce loop, ${ar[1]} × (2+8 doubles), ${ar[0]} doubles of compute`, ar],
-        ] as const) {
-          const { n, m } = pairs_(f, 4, prog, [...args], reps);
+        ] as const) for (const side of sides) {
+          const { n, m } = pairs_(f, 4, prog, [...args], reps, side);
           const same = n.every((x, i) => Math.abs(x.checksum! - m[i]!.checksum!) <= 1e-9 * Math.abs(x.checksum!));
-          rows.push({ id: 'B2', what: `${f.name}: ${what}, 4 ranks on ${String(navigatorCores())} cores${same ? '' : ' (checksums differ!)'}`,
+          const how = side === 'armed' ? ', under mana launch (checkpointing armed)' : '';
+          rows.push({ id: 'B2', what: `${f.name}: ${what}${how}, 4 ranks on ${String(navigatorCores())} cores${same ? '' : ' (checksums differ!)'}`,
             value: `${col(m, 'time_s').toFixed(3)} s`, baseline: `native ${col(n, 'time_s').toFixed(3)} s`,
             ratio: median(ratios(m, n, 'time_s')).toFixed(3), bar: '≤ 1.01' });
         }

@@ -10,7 +10,10 @@
 //     the same size to the same directory (write: conv=fsync; read: of=/dev/null). Reads are
 //     measured cold (page cache dropped) when running as root, warm otherwise; both sides alike.
 // B4: `--bcheckpoint` latency for a 64 MiB process, coordinator-side (suspend -> committed) and
-//     as the user sees it (the CLI's wall time).
+//     as the user sees it (the CLI's wall time); then for an MPI job of 4 ranks × 64 MiB on each
+//     MPI (bench/mpi-ckpt.ts).
+// drain: that MPI job's checkpoint while 1 MiB messages are in flight between all pairs, against
+//     the idle job's (bench/mpi-ckpt.ts).
 // B6: incremental image: a process holding SIZE MiB of random bytes, a full checkpoint, then 5 %
 //     of the memory rewritten (fillmem on SIGUSR1: 16 spans), a second checkpoint: bytes written
 //     and time against the full one.
@@ -28,6 +31,7 @@ import {
 } from '../test/lib/harness.js';
 import { waitNewProc } from '../test/lib/scenario.js';
 import { mpiBench, type MpiRow } from './mpi.js';
+import { mpiCkptBench } from './mpi-ckpt.js';
 
 ensureBuilt();
 const sizes = (process.env.MANA_BENCH_SIZES ?? '1024,4096').split(',').map(Number);
@@ -252,6 +256,7 @@ async function main(): Promise<void> {
   const only = process.env.MANA_BENCH_ONLY; // e.g. "B6" or "B3,B6"
   const want = (id: string): boolean => !only || only.split(',').includes(id);
   if (want('B4')) await b4();
+  if (want('B4') || want('drain')) await mpiCkptBench(root, Math.max(5, reps), want, rows);
   if (want('B6')) for (const mib of sizes) await b6(mib);
   // MANA_BENCH_B3=raw,zstd,field,threads narrows B3 to some of its variants (default: all)
   const b3only = process.env.MANA_BENCH_B3;

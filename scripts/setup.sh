@@ -25,4 +25,15 @@ command -v node >/dev/null || { echo "mana setup: node (>= 20) is required; inst
 # npm ci builds the Node addon (binding.gyp) through the package's install script.
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
 npm run --silent build
+
+# A one-node Slurm for the srun tests (test/mpi-slurm.test.ts): root only, since it starts
+# munged/slurmctld/slurmd; a Slurm configured by someone else is used as it is.
+# MANA_SETUP_SLURM=0 leaves Slurm out (the srun tests then skip, or start it themselves as root).
+if [ "${MANA_SETUP_SLURM:-1}" != 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    bash scripts/setup-slurm.sh || echo "mana setup: warning: Slurm did not come up (scripts/setup-slurm.sh); the srun tests will try again" >&2
+  else
+    echo "mana setup: Slurm for the srun tests needs root: sudo bash scripts/setup-slurm.sh"
+  fi
+fi
 echo "mana setup: done (bin/mana is ready)"

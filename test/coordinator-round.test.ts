@@ -144,3 +144,44 @@ t.test("a process without an agent fails the round at once, not at the timeout",
   t.match(res.error, /process 1 cannot be asked to write its image: its agent is gone/);
   t.ok(Date.now() - started < 5000, "no wait for the 60 s phase timeout");
 });
+
+t.test("processes that end together during a round are named together, at once", async (t) => {
+  const h = new FakeHost(newDir(), 60_000);
+  const r = new CheckpointRound(h, 4, procs, false);
+  await until("suspend", () => h.sent.suspend.length > 0);
+  r.onSuspended({ procId: 0, generation: 4, attempt: r.attempt, error: "" });
+  t.equal(r.suspended.size, 1, "one of two suspended (what status shows)");
+  const started = Date.now();
+  // an MPI launcher ends the other ranks when one dies: their exits arrive within moments
+  r.onProcGone(1, "was killed by SIGKILL");
+  await sleep(20);
+  r.onProcGone(0, "ended");
+  const res = await r.done;
+  t.notOk(res.ok);
+  t.equal(res.error, "checkpoint generation 4 aborted: process 1 was killed by SIGKILL, process 0 ended during the checkpoint");
+  t.ok(Date.now() - started < 5000, "no wait for the 60 s phase timeout");
+  t.same(readdirSync(h.ckptDir).filter((d) => d.startsWith(".gen-")), [], "the partial dir is gone");
+  t.same(h.sent.resume, [], "nobody is left to resume");
+});
+
+t.test("a process that ends during the commit leaves a whole generation", async (t) => {
+  const h = new FakeHost(newDir(), 60_000);
+  h.commitDelayMs = 400; // longer than the wait for others to end too
+  const r = new CheckpointRound(h, 5, procs, false);
+  await until("suspend", () => h.sent.suspend.length > 0);
+  for (const id of r.procIds) r.onSuspended({ procId: id, generation: 5, attempt: r.attempt, error: "" });
+  await until("write", () => h.sent.write.length > 0);
+  for (const tg of (h.sent.write[0] as Sent["write"][number]).targets) {
+    writeFileSync(tg.path, `image of ${tg.procId}\n`);
+    r.onWritten({ procId: tg.procId, generation: 5, attempt: r.attempt, error: "", rawBytes: 10, storedBytes: 10, fileSize: 10, millis: 1 });
+  }
+  await until("commit", () => h.phase === "COMMITTING");
+  r.onProcGone(1, "was killed by SIGKILL");
+  await until("resume", () => h.sent.resume.length > 0);
+  r.onResumed({ procId: 0, generation: 5, attempt: r.attempt });
+  const res = await r.done;
+  t.ok(res.ok, `committed (${res.error})`);
+  t.equal(readlinkSync(join(h.ckptDir, "latest")), "gen-000005");
+  t.ok(Date.now() - r.startedMs < 5000, "the round ended without waiting for the gone process to resume");
+  t.notMatch(h.lines.join("\n"), /during the checkpoint/, "no abort is logged");
+});

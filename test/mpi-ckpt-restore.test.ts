@@ -18,7 +18,7 @@ ensureBuilt();
 
 const restoreBin = join(repo, 'native', 'out', 'bin', 'mana_restore');
 const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-const RANK_VARS = ['PMI_RANK', 'OMPI_COMM_WORLD_RANK', 'PMIX_RANK', 'SLURM_PROCID'];
+const RANK_VARS = ['PMI_RANK', 'OMPI_COMM_WORLD_RANK', 'PMIX_RANK', 'SLURM_PROCID', 'SLURM_STEP_ID'];
 
 /** The environment without any launcher's rank variable. */
 function noRankEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -59,14 +59,15 @@ t.test('mana_restore picks the image of its rank for %r', async (t) => {
   t.same(restoreCheck(pattern, { PMI_RANK: '0' }), { code: 0, stderr: '' }, 'PMI_RANK=0 (Hydra): rank-00000.img, checks pass');
   t.same(restoreCheck(pattern, { OMPI_COMM_WORLD_RANK: '0' }), { code: 0, stderr: '' }, 'OMPI_COMM_WORLD_RANK=0 (Open MPI)');
   t.same(restoreCheck(pattern, { PMIX_RANK: '0' }), { code: 0, stderr: '' }, 'PMIX_RANK=0');
-  t.same(restoreCheck(pattern, { SLURM_PROCID: '0' }), { code: 0, stderr: '' }, 'SLURM_PROCID=0 (srun)');
+  t.same(restoreCheck(pattern, { SLURM_PROCID: '0', SLURM_STEP_ID: '0' }), { code: 0, stderr: '' }, 'SLURM_PROCID=0 in a job step (srun)');
+  t.equal(restoreCheck(pattern, { SLURM_PROCID: '0' }).code, 70, "a batch script's SLURM_PROCID (no SLURM_STEP_ID) is no rank");
   // the first that is set wins: PMI_RANK before OMPI_COMM_WORLD_RANK
   t.equal(restoreCheck(pattern, { PMI_RANK: '0', OMPI_COMM_WORLD_RANK: '1' }).code, 0, 'PMI_RANK comes first');
 
   const none = restoreCheck(pattern, {});
   t.equal(none.code, 70, 'no rank variable: refused with exit 70');
   t.equal(none.stderr.trim().split('\n').length, 1, `one line: ${none.stderr}`);
-  t.match(none.stderr, /rank-%r\.img names the image by MPI rank \(%r\), but none of PMI_RANK, OMPI_COMM_WORLD_RANK, PMIX_RANK, SLURM_PROCID is set/);
+  t.match(none.stderr, /rank-%r\.img names the image by MPI rank \(%r\), but none of PMI_RANK, OMPI_COMM_WORLD_RANK, PMIX_RANK, SLURM_PROCID \(with SLURM_STEP_ID\) is set/);
 
   const one = restoreCheck(pattern, { PMI_RANK: '1' });
   t.equal(one.code, 70, 'rank 1 has no image: exit 70');
@@ -116,6 +117,10 @@ t.test('the command line of an MPI restart', async (t) => {
     ['mpirun.openmpi', '-n', '4', '--host', 'a,b'], 'Open MPI: --host');
   t.same(mpiRestartArgv({ ...base, flavour: 'mpich', launcher: 'mpirun.mpich', hostfile: '/h' }).slice(3, 5), ['-f', '/h'], 'Hydra: -f');
   t.same(mpiRestartArgv({ ...base, flavour: 'openmpi', launcher: 'mpirun.openmpi', hostfile: '/h' }).slice(3, 5), ['--hostfile', '/h'], 'Open MPI: --hostfile');
+  t.same(mpiRestartArgv({ ...base, kind: 'srun', flavour: 'mpich', launcher: 'srun', hosts: ['a', 'b'] }),
+    ['srun', '--mpi=pmi2', '-n', '4', '--nodelist', 'a,b', '/r/mana_restore', '/c/gen-000007/rank-%r.img'], 'srun: --mpi=pmi2 for MPICH, --nodelist');
+  t.same(mpiRestartArgv({ ...base, kind: 'srun', flavour: 'openmpi', launcher: 'srun', hostfile: '/h' }).slice(0, 6),
+    ['srun', '--mpi=pmix', '-n', '4', '--nodefile', '/h'], 'srun: --mpi=pmix for Open MPI, --nodefile');
 
   t.equal(rankCountFromArgv(['mpirun', '-n', '3', '/bin/true']), 3);
   t.equal(rankCountFromArgv(['mpirun', '-np', '5', '/bin/true', '-n', '9']), 5);

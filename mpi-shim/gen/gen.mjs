@@ -132,6 +132,16 @@ const predefs = abi.filter((c) => CLASS_KIND[c.cls]);
 /* A length expression: @size(comm) etc. name helpers both halves provide (see mpi.api). */
 const lenUpper = (len) => len.replace(/@(\w+)\((\w+)\)/g, "shim_len_$1($2)");
 const lenProxy = (len) => len.replace(/@(\w+)\((\w+)\)/g, "lh_len_$1(H(MPI_Comm, $2))");
+/* Receive-side calls that look at the drained messages before the lower half; Probe, Mprobe,
+   Sendrecv and Sendrecv_replace go through these. */
+const MSGBUF_HOOK = {
+  MPI_Recv: "mb_recv(buf, count, datatype, source, tag, comm, status)",
+  MPI_Irecv: "mb_irecv(buf, count, datatype, source, tag, comm, request)",
+  MPI_Iprobe: "mb_iprobe(source, tag, comm, flag, status)",
+  MPI_Improbe: "mb_improbe(source, tag, comm, flag, message, status)",
+  MPI_Mrecv: "mb_mrecv(buf, count, datatype, message, status)",
+  MPI_Imrecv: "mb_imrecv(buf, count, datatype, message, request)",
+};
 function upperBody(f) {
   const pre = [], post = [], args = [], cleanup = [];
   let statusParam = null;
@@ -176,6 +186,9 @@ function upperBody(f) {
   const lines = ["shim_enter();"];
   const comm = f.params.find((p) => p.kind === "h_in" && p.base === "MPI_Comm");
   if (f.flags.collective && comm) lines.push(`shim_coll_begin(${comm.name});`);
+  // messages a checkpoint drained into the upper half are matched first (upper/msgbuf.c)
+  const mb = MSGBUF_HOOK[f.name];
+  if (mb) lines.push(`if (__builtin_expect(shim_mb_live != 0, 0)) { int mb_ = ${mb}; if (mb_ >= 0) { shim_leave(); return mb_; } }`);
   lines.push(...pre);
   const rk = reqKind(call);
   if (f.flags.blocking) {
@@ -213,7 +226,6 @@ function upperBody(f) {
 /* What a request made by f is, for the checkpoint drain (upper/ckpt.c). */
 function reqKind(f) {
   const has = (n) => f.params.some((p) => p.name === n);
-  if (f.name.endsWith("_init")) return "SHIM_REQ_PERSISTENT";
   if (f.flags.collective) return "SHIM_REQ_COLL";
   if (has("dest")) return "SHIM_REQ_SEND";
   if (has("source") || f.name === "MPI_Imrecv") return "SHIM_REQ_RECV";
@@ -228,10 +240,10 @@ function reqNew(f, real, kind) {
 }
 
 /* Calls that change an object the application keeps using: a restart must redo them too
-   (without Type_commit a restarted rank's derived datatypes were "not committed"). Error
-   handler calls are left out: user error handlers are not replayed yet (docs/mpi-checkpoint.md),
-   so replaying their setting would fail the restart. */
-const CHANGES_OBJECT = new Set(["MPI_Type_commit", "MPI_Type_set_name", "MPI_Comm_set_name", "MPI_Comm_set_info", "MPI_Info_set", "MPI_Info_delete"]);
+   (without Type_commit a restarted rank's derived datatypes were "not committed"). A file's
+   error handler is set again by upper/fileio.c (a closed file is not opened again). */
+const CHANGES_OBJECT = new Set(["MPI_Type_commit", "MPI_Type_set_name", "MPI_Comm_set_name", "MPI_Comm_set_info", "MPI_Info_set", "MPI_Info_delete",
+  "MPI_Comm_set_errhandler"]);
 /* Calls whose effect a restart must redo on the new lower half, in order: every call that
    makes an object other than a request or message, those that change one (above), and those
    flagged `replay`. */
@@ -246,7 +258,7 @@ function castInt(p) { return p.base === "MPI_File" ? "(intptr_t)" : ""; }
 function handleCast(p) { return p.base === "MPI_File" ? "(intptr_t)" : ""; }
 
 {
-  const o = [GEN, '#include "shim.h"', ""];
+  const o = [GEN, '#include "shim.h"', '#include "msgbuf.h"', ""];
   for (const f of fns)
     if (!f.flags.upper && isReplayed(f)) o.push(`void replay_log_${f.short}(${f.params.map((p) => p.text).join(", ")});`);
   o.push("");

@@ -142,7 +142,9 @@ static int p_lh_tids(int32_t *out, int max) {
    that had completed before a checkpoint becomes in a new lower half. */
 static int greq_query(void *extra, MPI_Status *st) {
   lh_status_in((const struct lh_status *)extra, st);
-  return MPI_SUCCESS;
+  /* the receive's error (a truncated message drained at a checkpoint, upper/msgbuf.c) is what
+     MPI_Wait/MPI_Test return, as for the receive itself */
+  return st->MPI_ERROR;
 }
 static int greq_free(void *extra) {
   free(extra);

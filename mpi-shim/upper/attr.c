@@ -3,6 +3,8 @@
  * struct lh_upcalls, and the application's function runs with the upper thread pointer and
  * virtual handles. The slot of the key's functions travels as the real extra_state. */
 
+#include <stdio.h>
+
 #include "shim.h"
 
 struct attr_slot { void *copy, *del, *extra; };
@@ -63,27 +65,110 @@ __attribute__((no_stack_protector)) int shim_attr_delete_upcall(int kind, int sl
 
 /* The lower half gets NULL for a null function (so the real library uses its own) and a
    non-NULL marker for "call the upper half". */
+static int create_key(int kind, int slot, uint64_t *real) {
+  void *copy = slots[slot].copy ? (void *)1 : NULL, *del = slots[slot].del ? (void *)1 : NULL;
+  return kind == 0 ? LH_CALL(MPI_Comm_create_keyval, copy, del, real, (void *)(intptr_t)slot)
+                   : LH_CALL(MPI_Type_create_keyval, copy, del, real, (void *)(intptr_t)slot);
+}
+
+/* Every key made (0: communicators, 1: datatypes), for the replay and the checkpoint. */
+struct key { struct key *next; int kind, slot; int64_t handle; };
+static struct key *keys;
+
+static int remake(void *arg, char *err, size_t errlen) {
+  (void)err, (void)errlen;
+  struct key *k = arg;
+  uint64_t real = 0;
+  int rc = create_key(k->kind, k->slot, &real);
+  if (rc == MPI_SUCCESS) vh_set_real(VK_KEYVAL, k->handle, real);
+  return rc;
+}
+
+static int make_key(int kind, void *copy, void *del, void *extra, int *keyval) {
+  shim_enter(); /* a checkpoint sees the key made and logged, or neither */
+  int slot = new_slot(copy, del, extra);
+  uint64_t real = 0;
+  int rc = create_key(kind, slot, &real);
+  if (rc == MPI_SUCCESS) {
+    *keyval = (int)vh_new(VK_KEYVAL, real);
+    struct key *k = malloc(sizeof *k);
+    if (!k) shim_die("out of memory for attribute keys");
+    *k = (struct key){keys, kind, slot, *keyval};
+    keys = k;
+    replay_log_call(remake, k, kind == 0 ? "MPI_Comm_create_keyval" : "MPI_Type_create_keyval");
+  }
+  shim_leave();
+  return rc;
+}
+
 int MPI_Comm_create_keyval(MPI_Comm_copy_attr_function *copy, MPI_Comm_delete_attr_function *del, int *keyval,
                            void *extra) {
-  int slot = new_slot((void *)copy, (void *)del, extra);
-  uint64_t real = 0;
-  int rc = LH_CALL(MPI_Comm_create_keyval, copy ? (void *)1 : NULL, del ? (void *)1 : NULL, &real,
-                   (void *)(intptr_t)slot);
-  if (rc == MPI_SUCCESS) *keyval = (int)vh_make(VK_KEYVAL, real);
-  return rc;
+  return make_key(0, (void *)copy, (void *)del, extra, keyval);
 }
 SHIM_PMPI(MPI_Comm_create_keyval)
 
 int MPI_Type_create_keyval(MPI_Type_copy_attr_function *copy, MPI_Type_delete_attr_function *del, int *keyval,
                            void *extra) {
-  int slot = new_slot((void *)copy, (void *)del, extra);
-  uint64_t real = 0;
-  int rc = LH_CALL(MPI_Type_create_keyval, copy ? (void *)1 : NULL, del ? (void *)1 : NULL, &real,
-                   (void *)(intptr_t)slot);
-  if (rc == MPI_SUCCESS) *keyval = (int)vh_make(VK_KEYVAL, real);
-  return rc;
+  return make_key(1, (void *)copy, (void *)del, extra, keyval);
 }
 SHIM_PMPI(MPI_Type_create_keyval)
+
+/* ------------------------------------------------------------------ across a restart */
+
+/* The values cached on objects live in the real library, which copies them on its own (a
+   communicator's duplicate gets them through the copy callbacks), so they are read from it at
+   the checkpoint rather than followed call by call: every live key on every live object of
+   its kind (and on MPI_COMM_WORLD and MPI_COMM_SELF). After the replay of a restart, which
+   made the keys and objects again without any attribute, each value is set again: no copy or
+   delete callback runs for it. */
+struct cached { int kind; int64_t obj, key; void *val; };
+static struct cached *cache;
+static size_t n_cache, cap_cache;
+
+struct probe { struct key *k; };
+
+static void probe_obj(int64_t obj, void *arg) {
+  struct key *k = ((struct probe *)arg)->k;
+  void *val = NULL;
+  int flag = 0;
+  uint64_t ro = vh_real(k->kind == 0 ? VK_COMM : VK_DATATYPE, obj), rk = vh_real(VK_KEYVAL, k->handle);
+  int rc = k->kind == 0 ? LH_CALL(MPI_Comm_get_attr, ro, rk, &val, &flag) : LH_CALL(MPI_Type_get_attr, ro, rk, &val, &flag);
+  if (rc != MPI_SUCCESS || !flag) return;
+  if (n_cache == cap_cache) {
+    cap_cache = cap_cache ? cap_cache * 2 : 16;
+    cache = realloc(cache, cap_cache * sizeof *cache);
+    if (!cache) shim_die("out of memory for cached attributes");
+  }
+  cache[n_cache++] = (struct cached){k->kind, obj, k->handle, val};
+}
+
+void shim_attrs_save(void) {
+  n_cache = 0;
+  for (struct key *k = keys; k; k = k->next) {
+    if (vh_real(VK_KEYVAL, k->handle) == vh_null(VK_KEYVAL)) continue; /* freed */
+    struct probe p = {k};
+    if (k->kind == 0) {
+      probe_obj(MPI_COMM_WORLD, &p);
+      probe_obj(MPI_COMM_SELF, &p);
+    }
+    vh_foreach_live(k->kind == 0 ? VK_COMM : VK_DATATYPE, probe_obj, &p);
+  }
+}
+
+int shim_attrs_restore(char *err, size_t errlen) {
+  for (size_t i = 0; i < n_cache; i++) {
+    struct cached *c = &cache[i];
+    uint64_t rk = vh_real(VK_KEYVAL, c->key);
+    int rc = c->kind == 0 ? LH_CALL(MPI_Comm_set_attr, vh_real(VK_COMM, c->obj), rk, c->val)
+                          : LH_CALL(MPI_Type_set_attr, vh_real(VK_DATATYPE, c->obj), rk, c->val);
+    if (rc != MPI_SUCCESS) {
+      snprintf(err, errlen, "cannot cache an attribute on a %s again after the restart (error class %d)",
+               c->kind == 0 ? "communicator" : "datatype", rc);
+      return -1;
+    }
+  }
+  return 0;
+}
 
 /* MPI-1's names for the communicator ones. */
 int MPI_Keyval_create(MPI_Copy_function *copy, MPI_Delete_function *del, int *keyval, void *extra) {

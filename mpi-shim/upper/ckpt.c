@@ -7,7 +7,8 @@
  *      their next one (so no rank is saved half-way into a collective, and no trivial barrier
  *      is paid per collective in normal running);
  *   2. point to point: every message sent has been received (the global sum of sent minus
- *      received is zero) and no send or collective request is incomplete;
+ *      received is zero) and no send or collective request is incomplete; messages no receive
+ *      is posted for are received into the upper half to get there (msgbuf.c);
  *   3. receives still posted are then unmatched: they are cancelled and posted again after
  *      the checkpoint (in the same lower half, or in the new one after a restart).
  * The ranks agree on each step through collectives of their own on a private duplicate of
@@ -24,6 +25,7 @@
 #include <time.h>
 
 #include "mana_plugin.h"
+#include "msgbuf.h"
 #include "shim.h"
 
 #define HIDDEN __attribute__((visibility("hidden")))
@@ -215,16 +217,14 @@ void shim_coll_begin(MPI_Comm comm) {
 
 struct scan {
   int64_t pending;     /* send, collective and other requests not complete yet */
-  int64_t persistent;  /* persistent requests (not supported by checkpoints yet) */
 };
 
 static void scan_req(int64_t v, uint64_t *real, struct shim_req *m, void *arg) {
   struct scan *s = arg;
   (void)v;
-  if (m->kind == SHIM_REQ_PERSISTENT) {
-    s->persistent++;
-    return;
-  }
+  /* an inactive persistent request has nothing in the lower half (an active one is a send or
+     a receive like any other: persist.c) */
+  if (m->kind == SHIM_REQ_PERSISTENT) return;
   if (m->done || m->cancelled) return;
   int flag = 0;
   struct lh_status st;
@@ -242,8 +242,10 @@ static void scan_req(int64_t v, uint64_t *real, struct shim_req *m, void *arg) {
   }
 }
 
-/* One round of agreement: targets for every communicator, and whether the job is quiet. */
-static int agree(int *quiet, char *err, size_t errlen) {
+/* One round of agreement: targets for every communicator, and whether the job is quiet.
+   drained: messages this rank drained since the last round; *calm: no rank is behind on a
+   collective; *drained_all: the sum of drained over the ranks. */
+static int agree(int *quiet, int *calm, int64_t drained, int64_t *drained_all, char *err, size_t errlen) {
   uint64_t dt_long = vh_real(VK_DATATYPE, MPI_LONG), op_max = vh_real(VK_OP, MPI_MAX),
            op_sum = vh_real(VK_OP, MPI_SUM), dt_byte = vh_real(VK_DATATYPE, MPI_BYTE);
   int64_t k = 0;
@@ -281,21 +283,29 @@ static int agree(int *quiet, char *err, size_t errlen) {
   }
   free(mine);
   free(all);
-  struct scan s = {0, 0};
+  struct scan s = {0};
   vh_req_foreach(scan_req, &s);
-  int64_t local[4] = {behind, s.pending, (int64_t)(shim_nsent - shim_nrecvd), s.persistent}, global[4];
+  int64_t local[4] = {behind, s.pending, (int64_t)(shim_nsent - shim_nrecvd), drained}, global[4];
   rc = CK(MPI_Iallreduce, local, global, 4, dt_long, op_sum, ck_comm, &r);
   if (rc == MPI_SUCCESS) rc = shim_wait(&r, NULL);
   if (rc != MPI_SUCCESS) goto fail;
-  if (global[3] > 0) {
-    snprintf(err, errlen, "the job has %ld persistent MPI requests; checkpoints of jobs using MPI_Send_init/MPI_Recv_init are not supported yet", (long)global[3]);
-    return -1;
-  }
   *quiet = global[0] == 0 && global[1] == 0 && global[2] == 0;
+  *calm = global[0] == 0;
+  *drained_all = global[3];
   return 0;
 fail:
   snprintf(err, errlen, "the MPI library failed during the checkpoint's agreement (error class %d)", rc);
   return -1;
+}
+
+#define DRAIN_IDLE 20
+/* every communicator of the application (not ck_comm): those the shim has seen made, and
+   MPI_COMM_SELF, which is not always among them */
+static int64_t drain_all(void) {
+  int64_t n = mb_drain(MPI_COMM_SELF);
+  for (uint32_t i = 0; i < ccap; i++)
+    if (ctab[i].comm && ctab[i].comm != MPI_COMM_SELF) n += mb_drain((MPI_Comm)ctab[i].comm);
+  return n;
 }
 
 static void cancel_recv(int64_t v, uint64_t *real, struct shim_req *m, void *arg) {
@@ -324,15 +334,31 @@ static int presuspend(char *err, size_t errlen) {
   double limit = t && *t ? atof(t) : 60.0;
   double start = MPI_Wtime();
   __atomic_store_n(&limited, 1, __ATOMIC_RELEASE);
+  int held = 0, idle = 0;
+  int64_t drained = 0, drained_all = 0;
   for (int round = 0;; round++) {
-    take_lower();
-    int quiet = 0;
-    if (agree(&quiet, err, errlen) != 0) {
+    if (!held) take_lower();
+    int quiet = 0, calm = 0;
+    if (agree(&quiet, &calm, drained, &drained_all, err, errlen) != 0) {
       give_lower();
       __atomic_store_n(&limited, 0, __ATOMIC_RELEASE);
       return -1;
     }
     if (quiet) break;
+    /* ---- drain (msgbuf.c): no rank is behind, yet messages are in flight; take the ones no
+       receive is posted for into the upper half, keeping the lower half (no new sends), until
+       the sum is zero. A round that finds nothing anywhere may just be early (a message on its
+       way); after DRAIN_IDLE such rounds in a row the application runs a little (it may hold
+       a message it matched with MPI_Mprobe and not received yet). Every rank sees the same
+       sums, so every rank decides alike. */
+    idle = held && drained_all == 0 ? idle + 1 : 0;
+    if (calm && idle < DRAIN_IDLE) {
+      held = 1;
+      drained = drain_all();
+      continue;
+    }
+    held = 0, idle = 0, drained = 0;
+    /* ---- end drain */
     give_lower();
     /* every rank takes the same decision, so every rank gives up in the same round */
     if (MPI_Wtime() - start > limit && round > 0) {
@@ -345,6 +371,17 @@ static int presuspend(char *err, size_t errlen) {
   }
   /* quiet: the receives still posted cannot match anything now */
   vh_req_foreach(cancel_recv, NULL);
+  shim_state_save();
+  /* test-only (test/mpi-failpaths.test.ts): MANA_TEST_PRESUSPEND_HOLD_MS=MS[:RANK] keeps every
+     rank (or only RANK) drained but not yet suspended for MS ms; one line says so */
+  const char *hold = getenv("MANA_TEST_PRESUSPEND_HOLD_MS");
+  int me = -1;
+  if (hold && *hold && CK(MPI_Comm_rank, ck_comm, &me) == MPI_SUCCESS && (!strchr(hold, ':') || atoi(strchr(hold, ':') + 1) == me)) {
+    fprintf(stderr, "mana: test hook MANA_TEST_PRESUSPEND_HOLD_MS=%s: rank %d holds presuspend\n", hold, me);
+    long ms = atol(hold);
+    struct timespec ts = {ms / 1000, ms % 1000 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
   return 0; /* the lower half stays held until resume */
 }
 

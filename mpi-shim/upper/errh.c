@@ -1,6 +1,7 @@
 /* User error handlers: the real library calls a per-slot trampoline in the lower half
  * (lower/extra.c), which comes back here; the application's handler gets the virtual handle
- * and the ABI error class. */
+ * and the ABI error class. A restart makes each handler again (the replay log), and the
+ * replay of MPI_Comm_set_errhandler (generated) and of fileio.c sets them again. */
 
 #include "shim.h"
 
@@ -34,19 +35,48 @@ static int errh_slot(int kind, void *fn) {
   return n_errh[kind]++;
 }
 
-int MPI_Comm_create_errhandler(MPI_Comm_errhandler_function *fn, MPI_Errhandler *errhandler) {
+/* A handler made again in a new lower half (the replay), bound to the application's handle. */
+struct made { int kind, slot; int64_t handle; };
+
+static int create(int kind, int slot, uint64_t *real) {
+  return kind == 0 ? LH_CALL(MPI_Comm_create_errhandler, (void *)(intptr_t)slot, real)
+                   : LH_CALL(MPI_File_create_errhandler, (void *)(intptr_t)slot, real);
+}
+
+static int remake(void *arg, char *err, size_t errlen) {
+  (void)err, (void)errlen;
+  struct made *m = arg;
   uint64_t real = 0;
-  int rc = LH_CALL(MPI_Comm_create_errhandler, (void *)(intptr_t)errh_slot(0, (void *)fn), &real);
-  if (rc == MPI_SUCCESS) *errhandler = (MPI_Errhandler)vh_make(VK_ERRHANDLER, real);
+  int rc = create(m->kind, m->slot, &real);
+  if (rc == MPI_SUCCESS) vh_set_real(VK_ERRHANDLER, m->handle, real);
   return rc;
+}
+
+static int make(int kind, void *fn, MPI_Errhandler *errhandler) {
+  shim_enter(); /* a checkpoint sees the handler made and logged, or neither */
+  int slot = errh_slot(kind, fn);
+  uint64_t real = 0;
+  int rc = create(kind, slot, &real);
+  if (rc != MPI_SUCCESS) {
+    shim_leave();
+    return rc;
+  }
+  *errhandler = (MPI_Errhandler)vh_new(VK_ERRHANDLER, real);
+  struct made *m = malloc(sizeof *m);
+  if (!m) shim_die("out of memory for an error handler");
+  *m = (struct made){kind, slot, *errhandler};
+  replay_log_call(remake, m, kind == 0 ? "MPI_Comm_create_errhandler" : "MPI_File_create_errhandler");
+  shim_leave();
+  return MPI_SUCCESS;
+}
+
+int MPI_Comm_create_errhandler(MPI_Comm_errhandler_function *fn, MPI_Errhandler *errhandler) {
+  return make(0, (void *)fn, errhandler);
 }
 SHIM_PMPI(MPI_Comm_create_errhandler)
 
 int MPI_File_create_errhandler(MPI_File_errhandler_function *fn, MPI_Errhandler *errhandler) {
-  uint64_t real = 0;
-  int rc = LH_CALL(MPI_File_create_errhandler, (void *)(intptr_t)errh_slot(1, (void *)fn), &real);
-  if (rc == MPI_SUCCESS) *errhandler = (MPI_Errhandler)vh_make(VK_ERRHANDLER, real);
-  return rc;
+  return make(1, (void *)fn, errhandler);
 }
 SHIM_PMPI(MPI_File_create_errhandler)
 

@@ -125,7 +125,7 @@ static long tid_offset(void) {
   return -1;
 }
 
-const struct lh_api *lh_load(const char *proxy, const char **why) {
+const struct lh_api *lh_load(const char *proxy, const char *preload_libs, const char **why) {
   static char msg[512];
   char interp[256];
   *why = msg;
@@ -172,7 +172,6 @@ const struct lh_api *lh_load(const char *proxy, const char **why) {
   }
   snprintf(cb, 64, "MANA_LH_CALLBACK=%lx", (unsigned long)(uintptr_t)lh_return);
   env[ne++] = cb;
-  const char *preload_libs = getenv("MANA_LH_PRELOAD");
   if (preload_libs && *preload_libs) {
     snprintf(preload, 1024, "LD_PRELOAD=%s", preload_libs);
     env[ne++] = preload;

@@ -54,8 +54,19 @@ int shim_len_ndims(MPI_Comm comm) {
 }
 
 /* Records of the functions written by hand (negative ids). */
-enum { REPLAY_OP_CREATE = -1 };
+enum { REPLAY_OP_CREATE = -1, REPLAY_CALL = -2 };
 struct replay_op { struct replay_rec h; intptr_t slot; int commute; int64_t op; };
+struct replay_call { struct replay_rec h; replay_fn *run; void *arg; const char *name; };
+
+/* A step of the replay that a hand-written module runs itself (the upper half is restored at
+   the same addresses, so the function pointer stays good in an image). */
+void replay_log_call(replay_fn *run, void *arg, const char *name) {
+  if (replay_running) return;
+  struct replay_call *r = replay_new(REPLAY_CALL, sizeof *r);
+  r->run = run;
+  r->arg = arg;
+  r->name = name;
+}
 
 void replay_log_op_create(int slot, int commute, MPI_Op op) {
   if (replay_running) return;
@@ -65,7 +76,11 @@ void replay_log_op_create(int slot, int commute, MPI_Op op) {
   r->op = op;
 }
 
-static int replay_custom(struct replay_rec *h) {
+static int replay_custom(struct replay_rec *h, char *err, size_t errlen) {
+  if (h->fn == REPLAY_CALL) {
+    struct replay_call *r = (struct replay_call *)h;
+    return r->run(r->arg, err, errlen);
+  }
   if (h->fn == REPLAY_OP_CREATE) {
     struct replay_op *r = (struct replay_op *)h;
     uint64_t real = 0;
@@ -79,19 +94,31 @@ static int replay_custom(struct replay_rec *h) {
 int replay_all(char *err, size_t errlen) {
   replay_running = 1;
   uint64_t i = 0;
+  if (errlen) err[0] = 0;
   for (struct replay_rec *r = head; r; r = r->next, i++) {
-    int rc = r->fn < 0 ? replay_custom(r) : replay_one(r);
+    int rc = r->fn < 0 ? replay_custom(r, err, errlen) : replay_one(r);
     if (rc != MPI_SUCCESS) {
       replay_running = 0;
+      if (errlen && err[0]) return -1; /* the step said what went wrong itself */
       char msg[MPI_MAX_ERROR_STRING];
       int len = 0;
       msg[0] = 0;
       PMPI_Error_string(rc, msg, &len);
       snprintf(err, errlen, "replaying %s (call %lu of %lu that made MPI objects) on the new MPI failed: %s",
-               r->fn < 0 ? "MPI_Op_create" : replay_name(r->fn), (unsigned long)i + 1, (unsigned long)nrecords, msg);
+               r->fn == REPLAY_CALL ? ((struct replay_call *)r)->name : r->fn < 0 ? "MPI_Op_create" : replay_name(r->fn),
+               (unsigned long)i + 1, (unsigned long)nrecords, msg);
       return -1;
     }
   }
+  /* the state of open files and cached attributes last: a file's view may name datatypes made
+     after the file was opened, an attribute a key made after its object */
+  int rc = shim_files_restore(err, errlen);
+  if (rc == 0) rc = shim_attrs_restore(err, errlen);
   replay_running = 0;
-  return 0;
+  return rc;
+}
+
+void shim_state_save(void) {
+  shim_files_save();
+  shim_attrs_save();
 }

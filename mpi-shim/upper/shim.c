@@ -131,9 +131,11 @@ int shim_ensure_lower(void) {
   snprintf(track, sizeof track, "%s/lh_track.so", shim_self_dir);
   snprintf(preload, sizeof preload, "%s%s%s", access(track, R_OK) == 0 ? track : "",
            access(track, R_OK) == 0 && access(mim, R_OK) == 0 ? ":" : "", access(mim, R_OK) == 0 ? mim : "");
-  if (!getenv("MANA_LH_PRELOAD")) setenv("MANA_LH_PRELOAD", preload, 1);
+  /* Never setenv here: at a restart environ is borrowed (ckpt.c restart), and glibc's setenv
+     would realloc its own array, the process's real environ, behind the borrower's back. */
+  const char *given_pre = getenv("MANA_LH_PRELOAD");
   const char *why = NULL;
-  const struct lh_api *api = lh_load(proxy, &why);
+  const struct lh_api *api = lh_load(proxy, given_pre ? given_pre : preload, &why);
   if (!api) shim_die("cannot start the %s lower half: %s", f, why);
   shim_lh = api;
   int rc = LH_CALL(lh_init, &upcalls);

@@ -88,23 +88,32 @@ int shim_wait(uint64_t *req, struct lh_status *st);
 /* waits on a virtual request (re-reading its real one each turn: a checkpoint may replace it) */
 int shim_wait_v(int64_t vreq, struct lh_status *st);
 
-/* Requests, by what the checkpoint drain must do with them (vh.c, ckpt.c). */
+/* Requests, by what the checkpoint drain must do with them (vh.c, ckpt.c). An inactive
+   persistent request (SHIM_REQ_PERSISTENT) has nothing in the lower half: its real handle is
+   the null request; an active one is the send or receive its MPI_Start posted (persist.c). */
 enum { SHIM_REQ_OTHER, SHIM_REQ_SEND, SHIM_REQ_RECV, SHIM_REQ_COLL, SHIM_REQ_PERSISTENT };
 struct shim_req {
   uint8_t kind;
   uint8_t cancelled; /* a receive cancelled for a checkpoint, to be posted again */
   uint8_t done;      /* complete in the lower half before a checkpoint (st holds its status) */
   uint8_t counted;   /* a receive already counted as received */
+  uint8_t persist;   /* a persistent request: which call its MPI_Start makes (persist.c) */
   struct lh_status st;
   uint64_t seq;      /* posting order */
   void *buf;
-  int count, source, tag;
+  int count, source, tag; /* source: the destination of a persistent send */
   int64_t datatype, comm;
 };
 int64_t shim_req_new(uint64_t real, int kind);
 int64_t shim_req_send(uint64_t real, int dest);
 int64_t shim_req_recv(uint64_t real, void *buf, int count, MPI_Datatype dt, int source, int tag, MPI_Comm comm);
 struct shim_req *vh_req_meta(int64_t v);
+/* a new virtual handle even for the null real one (an inactive persistent request) */
+int64_t vh_new(int kind, uint64_t real);
+/* calls fn for every live object the application made of this kind */
+void vh_foreach_live(int kind, void (*fn)(int64_t v, void *arg), void *arg);
+/* the request is posted now: it goes after every receive posted so far */
+void vh_req_reseq(struct shim_req *m);
 /* calls fn for every live virtual request */
 void vh_req_foreach(void (*fn)(int64_t v, uint64_t *real, struct shim_req *m, void *arg), void *arg);
 /* the checkpoint's counters (ckpt.c) */
@@ -137,6 +146,19 @@ int *replay_weights(const int *w, int n);
 int replay_one(struct replay_rec *h);
 const char *replay_name(int fn);
 int replay_all(char *err, size_t errlen);
+/* a hand-written replay step: returns an MPI error class, and may put its own line in err */
+typedef int replay_fn(void *arg, char *err, size_t errlen);
+void replay_log_call(replay_fn *run, void *arg, const char *name);
+/* MPI-IO (fileio.c): at a checkpoint, each open file's pointers; after a restart's replay,
+   views, atomicity and pointers set again */
+void shim_files_save(void);
+int shim_files_restore(char *err, size_t errlen);
+/* cached attributes (attr.c): read at a checkpoint, set again after a restart's replay */
+void shim_attrs_save(void);
+int shim_attrs_restore(char *err, size_t errlen);
+/* what the checkpoint keeps of objects whose state only the lower half knows (replay.c):
+   called holding the lower half, the job quiet */
+void shim_state_save(void);
 int shim_sum(const int *a, int n);
 int shim_last(const int *a, int n);
 void replay_log_op_create(int slot, int commute, MPI_Op op);
@@ -168,7 +190,8 @@ _Noreturn void shim_unsupported(const char *name);
   __attribute__((visibility("default"), noreturn)) extern void mana_pstub_##n(void) __asm__("P" #n) \
       __attribute__((alias(#n)));
 
-/* The lower-half loader (loader.c): returns the table or NULL with *why set. */
-const struct lh_api *lh_load(const char *proxy_path, const char **why);
+/* The lower-half loader (loader.c): starts proxy_path with LD_PRELOAD=preload ("" for none)
+   in the lower world; returns the table or NULL with *why set. */
+const struct lh_api *lh_load(const char *proxy_path, const char *preload, const char **why);
 
 #endif

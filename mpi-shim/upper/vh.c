@@ -143,6 +143,10 @@ static int64_t vh_alloc(int kind, uint64_t real) {
   return (int64_t)(int32_t)(USER_BITS | kind_code[kind] << 26 | i);
 }
 
+int64_t vh_new(int kind, uint64_t real) { return vh_alloc(kind, real); }
+
+void vh_req_reseq(struct shim_req *m) { m->seq = ++req_seq; }
+
 struct shim_req *vh_req_meta(int64_t v) {
   if (!is_user(VK_REQUEST, v)) return NULL;
   uint32_t i = (uint32_t)v & IDX_MASK;
@@ -155,6 +159,12 @@ void vh_req_foreach(void (*fn)(int64_t v, uint64_t *real, struct shim_req *m, vo
   for (uint32_t i = 0; i < t->used; i++)
     if (t->next_free[i] == LIVE)
       fn((int64_t)(int32_t)(USER_BITS | kind_code[VK_REQUEST] << 26 | i), &t->real[i], &req_meta[i], arg);
+}
+
+void vh_foreach_live(int kind, void (*fn)(int64_t v, void *arg), void *arg) {
+  struct vh_table *t = &tables[kind];
+  for (uint32_t i = 0; i < t->used; i++)
+    if (t->next_free[i] == LIVE) fn((int64_t)(int32_t)(USER_BITS | kind_code[kind] << 26 | i), arg);
 }
 
 void vh_alias(int kind, int64_t held, int64_t fresh) {
@@ -201,6 +211,14 @@ void vh_update(int kind, int64_t *v, uint64_t real) {
   if (i >= t->used || t->next_free[i] != LIVE) return;
   if (real == null_real[kind]) {
     if (kind == VK_REQUEST) shim_req_done(&req_meta[i]);
+    if (kind == VK_REQUEST && req_meta[i].persist) {
+      /* a persistent request completed: it stays, inactive, until MPI_Request_free (and a
+         restart must not give it a completed stand-in) */
+      req_meta[i].kind = SHIM_REQ_PERSISTENT;
+      req_meta[i].done = 0;
+      t->real[i] = real;
+      return;
+    }
     if (kind == VK_REQUEST || kind == VK_MESSAGE) {
       t->next_free[i] = t->free_head;
       t->free_head = i;

@@ -66,6 +66,36 @@ static const char *unrestorable_what(const struct stat *st, const char *link) {
   return NULL; /* directories and the rest: skipped silently, as before */
 }
 
+/* Pipes and sockets that leak into the program from its starter (a CI runner's or test
+ * framework's pipe, make's jobserver, an MPI launcher's PMI socket) are not the program's own
+ * state, and refusing every checkpoint because of them would help no one: they are skipped.
+ * Recorded at load time and again in a restored process, where the launcher is a new one and
+ * the fds open before the restored program runs again are the ones mana_restore kept for it
+ * (its own are closed; the image's pipes and sockets were never restored). Raw syscalls and
+ * static buffers: at a restart the application's threads are parked. */
+void mana_record_inherited(void) {
+  mana_ninherited = 0;
+  int dfd = (int)raw_syscall3(SYS_open, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (dfd < 0) return;
+  long n;
+  while ((n = raw_syscall3(SYS_getdents64, dfd, dents, sizeof dents)) > 0) {
+    for (long off = 0; off < n && mana_ninherited < MANA_MAX_INHERITED;) {
+      struct dirent64 *d = (struct dirent64 *)(dents + off);
+      off += d->d_reclen;
+      uint64_t v;
+      if (mana_parse_u64(d->d_name, NULL, &v, 10) != 0) continue;
+      int fd = (int)v;
+      struct stat st;
+      if (fd <= 2 || fd == dfd || raw_syscall2(SYS_fstat, fd, &st) != 0) continue;
+      mana_inherited[mana_ninherited].fd = fd;
+      mana_inherited[mana_ninherited].dev = st.st_dev;
+      mana_inherited[mana_ninherited].ino = st.st_ino;
+      mana_ninherited++;
+    }
+  }
+  raw_syscall1(SYS_close, dfd);
+}
+
 static int inherited(int fd, const struct stat *st) {
   for (int i = 0; i < mana_ninherited; i++)
     if (mana_inherited[i].fd == fd && mana_inherited[i].dev == st->st_dev &&
@@ -289,6 +319,9 @@ int mana_add_fds(void *wp, const char *image_path, char *err) {
       struct stat st;
       if (fstat(fd, &st) != 0) continue;
       if (have_img && st.st_dev == img.st_dev && st.st_ino == img.st_ino) continue;
+      /* the last generation's image, read by an incremental write: a restart from this image
+         would reopen it for the program, which never had it, and so would every image after */
+      if (fd == mana_imgw_parent_fd(w)) continue;
       read_fd_link(fd);
       struct mana_img_fd r;
       memset(&r, 0, sizeof r);

@@ -49,27 +49,6 @@ int mana_sock_fd = -1;
 struct mana_inherited_fd mana_inherited[MANA_MAX_INHERITED];
 int mana_ninherited;
 
-/* Pipes and sockets that leak into the program from its starter (a CI runner's or test
- * framework's pipe, make's jobserver) are not the program's own state, and refusing every
- * checkpoint because of them would help no one: fds.c skips them instead (the restart warns). */
-static void record_inherited(void) {
-  DIR *d = opendir("/proc/self/fd");
-  if (!d) return;
-  int self = dirfd(d);
-  struct dirent *e;
-  while ((e = readdir(d)) && mana_ninherited < MANA_MAX_INHERITED) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    int fd = atoi(e->d_name);
-    struct stat st;
-    if (fd <= 2 || fd == self || fstat(fd, &st) != 0) continue;
-    mana_inherited[mana_ninherited].fd = fd;
-    mana_inherited[mana_ninherited].dev = st.st_dev;
-    mana_inherited[mana_ninherited].ino = st.st_ino;
-    mana_ninherited++;
-  }
-  closedir(d);
-}
-
 int mana_is_enabled(void) { return mana_cfg.enabled; }
 
 uint64_t mana_get_fs_base(void) {
@@ -227,13 +206,15 @@ static void mana_init_body(void) {
   mana_cfg.write_direct = !(direct && strcmp(direct, "0") == 0);
   const char *stats = getenv("MANA_WRITE_STATS");
   mana_cfg.write_stats = stats && strcmp(stats, "1") == 0;
+  const char *hold = getenv("MANA_TEST_WRITE_HOLD_MS");
+  mana_cfg.test_write_hold_ms = hold ? atoi(hold) : 0;
   const char *drop = getenv(MANA_ENV_DROP_FDS);
   mana_cfg.drop_fds = drop && strcmp(drop, "1") == 0;
   unsetenv(MANA_ENV_DROP_FDS);
   unsetenv(MANA_ENV_AGENT_SOCK);
   unsetenv(MANA_ENV_PROC_ID);
   drop_from_preload();
-  record_inherited();
+  mana_record_inherited();
 
   mana_tid_offset = find_tid_offset();
   dl_iterate_phdr(find_rw, (void *)(uintptr_t)&mana_cfg);

@@ -41,6 +41,7 @@ struct mana_config {
   int drop_fds;         /* MANA_DROP_FDS=1: record unrestorable fds as SKIPPED, don't refuse */
   int mpi_rank;         /* MPI rank mode (MANA_MPI_JOB=1): this rank, else -1 */
   int mpi_size;         /* the job's size when the launcher said, else -1 */
+  int test_write_hold_ms; /* MANA_TEST_WRITE_HOLD_MS (tests only): pause once per image write */
   char sock_path[512];
 };
 
@@ -161,6 +162,7 @@ struct mana_inherited_fd {
 };
 extern struct mana_inherited_fd mana_inherited[MANA_MAX_INHERITED];
 extern int mana_ninherited;
+void mana_record_inherited(void); /* fds.c: at load time, and in a restored process */
 /* fds.c: deleted-while-open files whose contents were copied into memory for the image */
 void mana_copy_deleted_fds(void);  /* before the memory map is read */
 void mana_release_deleted(void);   /* after the image is written (or abandoned) */

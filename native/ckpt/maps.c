@@ -146,6 +146,13 @@ static uint64_t saved_bytes(uint64_t start, uint64_t end) {
 }
 
 uint64_t mana_raw_total(void) {
+  /* Forget, never release, what the last write left here: released already in this process,
+   * or, in a restored one, a copy of the state mid-write of the image it came from (the copy
+   * of libmana's data is taken while that write's arena and list exist), naming memory that
+   * was never restored and may be someone else's now. A failed write releases with these. */
+  arena = arena_size = arena_used = 0;
+  unread = NULL;
+  unread_n = unread_bytes = 0;
   mana_vvar_start = mana_vdso_start = mana_vdso_end = 0;
   /* memory the plugins keep out of the image (a lower half), asked once per image, now that
    * the application is parked; mana_add_regions cuts it out of the snapshot's lines */
@@ -156,7 +163,6 @@ uint64_t mana_raw_total(void) {
   }
   uint64_t total = 0;
   size_t pos = 0;
-  arena_size = 0;
   unread_cap = 0;
   struct line l;
   while (next_line(&pos, &l)) {

@@ -203,7 +203,9 @@ static int send_hello(int restarted, uint64_t generation) {
 
 static void progress_cb(void *arg, uint64_t raw_done, uint64_t stored_done) {
   (void)arg;
-  if (raw_done - last_progress < (64ull << 20)) return;
+  /* test-only (test/mpi-failpaths.test.ts): a write held open, part of the image on disk */
+  int hold = mana_cfg.test_write_hold_ms > 0 && last_progress == 0 && raw_done > 0;
+  if (!hold && raw_done - last_progress < (64ull << 20)) return;
   last_progress = raw_done;
   struct mana_fmt f;
   char buf[256];
@@ -212,6 +214,10 @@ static void progress_cb(void *arg, uint64_t raw_done, uint64_t stored_done) {
   fmt_kv_u64(&f, "stored_done", stored_done);
   fmt_kv_u64(&f, "raw_total", progress_total);
   send_msg(MANA_MSG_PROGRESS, buf);
+  if (hold) {
+    say("mana: test hook MANA_TEST_WRITE_HOLD_MS: holding the image write\n");
+    mana_msleep(mana_cfg.test_write_hold_ms);
+  }
 }
 
 void mana_set_progress_total(uint64_t total) { progress_total = total; }
@@ -248,6 +254,8 @@ static __attribute__((noinline)) void restart_path(void) {
      * above it would look like a successful sbrk of memory that is not there */
     __curbrk = (void *)raw_syscall1(SYS_brk, 0);
   }
+  /* the new launcher's fds (PMI), not the first one's: before any fd of ours is opened */
+  mana_record_inherited();
   mana_recreate_deleted(); /* before any new fd (the agent socket) can take its number */
   mana_sigstate_restore_process();
   /* the restart environment, never the restored environ */
@@ -311,9 +319,14 @@ static void handle_write(void) {
     /* we are now the restored process: the plugins rebuild what was left out (a lower half,
      * its threads) from the new environment, before anything else */
     if (mana_plugins_restart(err, sizeof err) != 0) {
-      say("mana restart: ");
-      say(err);
-      say("\n");
+      /* one write: the ranks of a job share a stderr, and their lines must not interleave */
+      static char line[sizeof err + 32];
+      struct mana_fmt f;
+      mana_fmt_init(&f, line, sizeof line);
+      mana_fmt_str(&f, "mana restart: ");
+      mana_fmt_str(&f, err);
+      mana_fmt_str(&f, "\n");
+      say(line);
       exit_now(71); /* not exit(): atexit handlers and stdio may block on a parked thread */
     }
     /* rejoin an agent and wait for RESUME */

@@ -174,6 +174,10 @@ static int add_str(mana_img_writer *w, const char *s, uint32_t *off, char *err) 
   return 0;
 }
 
+int mana_imgw_parent_fd(const mana_img_writer *w) {
+  return w->parent ? mana_imgr_fd_of(w->parent) : -1;
+}
+
 /* Opens the parent named in the options (relative to path's directory) with the reader; any
  * failure leaves w->parent NULL and the image becomes a full one: a damaged or vanished parent
  * must never stop a checkpoint. The reader checks the parent's header and metadata hashes. */

@@ -271,6 +271,9 @@ int mana_imgw_add_region(mana_img_writer *w, const struct mana_img_region *r, co
 int mana_imgw_close(mana_img_writer *w, struct mana_img_header *hdr_out, char err[MANA_IMG_ERRLEN]);
 /* Abandons a write: closes and unlinks the file, frees the writer. */
 void mana_imgw_abort(mana_img_writer *w);
+/* The descriptor of the parent image an incremental write reads, or -1: the writer's own, not
+ * the program's (a checkpointer leaves it out of the image's fd table). */
+int mana_imgw_parent_fd(const mana_img_writer *w);
 
 /* ---------- reading ---------- */
 typedef struct mana_img_reader mana_img_reader;

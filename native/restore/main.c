@@ -8,7 +8,7 @@
  * MPI restart: an MPI launcher starts this program once per rank with the same arguments,
  * so "%r" in IMAGE stands for the rank, zero-padded to 5 digits as in rank-NNNNN.img; the
  * rank is the first of PMI_RANK (Hydra), OMPI_COMM_WORLD_RANK (Open MPI), PMIX_RANK,
- * SLURM_PROCID (srun) that is set. */
+ * SLURM_PROCID (srun; only inside a job step) that is set. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -176,6 +176,9 @@ __attribute__((noreturn)) void restore_main(void) {
 static long launcher_rank(const char **which) {
   static const char *const vars[] = {"PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"};
   for (size_t k = 0; k < sizeof vars / sizeof vars[0]; k++) {
+    /* as in libmana (native/ckpt/init.c): a batch script has SLURM_PROCID too, a step's task
+       also SLURM_STEP_ID */
+    if (!strcmp(vars[k], "SLURM_PROCID") && !getenv("SLURM_STEP_ID")) continue;
     const char *v = getenv(vars[k]);
     if (!v || !*v) continue;
     char *end;
@@ -200,7 +203,8 @@ static void select_image(const char *arg) {
   long rank = launcher_rank(&which);
   if (rank < 0)
     die("%s names the image by MPI rank (%%r), but none of PMI_RANK, OMPI_COMM_WORLD_RANK, "
-        "PMIX_RANK, SLURM_PROCID is set; run it under an MPI launcher, or name the image",
+        "PMIX_RANK, SLURM_PROCID (with SLURM_STEP_ID) is set; run it under an MPI launcher, or "
+        "name the image",
         arg);
   char num[16];
   snprintf(num, sizeof num, "%05ld", rank);

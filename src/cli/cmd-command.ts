@@ -1,10 +1,10 @@
 // mana command: talk to a running coordinator (DMTCP's dmtcp_command).
 import { UsageError, UserError } from "../errors.js";
-import { CoordinatorClient, formatAddress, grpcCode, grpcDetails, isUnavailable } from "../rpc/client.js";
+import { CoordinatorClient, formatAddress, grpcCode, grpcDetails, isUnavailable, type CoordAddress } from "../rpc/client.js";
 import type { CheckpointReply } from "../rpc/types.js";
 import { optFlag, optString, parseArgs, parseSecondsOpt, type OptSpec } from "./args.js";
 import { COORD_OPTS, coordAddress } from "./coord-address.js";
-import { formatBytes, formatList, formatStatus } from "./format.js";
+import { formatBytes, formatCheckpointProgress, formatList, formatStatus } from "./format.js";
 import { HELP_OPT, requireNoPositionals } from "./settings.js";
 import * as grpc from "@grpc/grpc-js";
 
@@ -85,7 +85,7 @@ export async function cmdCommand(argv: string[]): Promise<number> {
         return 0;
       }
       case "bcheckpoint":
-        return await blockingCheckpoint(client, json);
+        return await blockingCheckpoint(client, addr, json);
       case "interval": {
         const secs = parseSecondsOpt("command", "--interval", optString(p, "interval") as string, 365 * 86400);
         const r = await client.setInterval(secs);
@@ -129,7 +129,9 @@ function checkpointFailed(r: CheckpointReply, json: boolean): number {
   throw new UserError(r.error || "checkpoint failed");
 }
 
-async function blockingCheckpoint(client: CoordinatorClient, json: boolean): Promise<number> {
+async function blockingCheckpoint(client: CoordinatorClient, addr: CoordAddress, json: boolean): Promise<number> {
+  // Asked first so that a coordinator dying during the checkpoint is told from one never there.
+  const before = await client.status();
   const tty = process.stderr.isTTY && !json;
   let timer: NodeJS.Timeout | undefined;
   if (tty) {
@@ -137,18 +139,18 @@ async function blockingCheckpoint(client: CoordinatorClient, json: boolean): Pro
     timer = setInterval(() => {
       client.status(2000).then(
         (s) => {
-          if (!s.checkpointInProgress) return;
-          const bytes = s.progressRawTotal ? `${formatBytes(s.progressRawDone)} / ${formatBytes(s.progressRawTotal)}` : formatBytes(s.progressRawDone);
-          process.stderr.write(
-            `\r\x1b[Kgeneration ${s.checkpointGeneration}: ${s.state} ${bytes}, ${s.procsWritten}/${s.procsInCheckpoint} written, ${(s.checkpointElapsedMs / 1000).toFixed(1)} s`,
-          );
+          if (s.checkpointInProgress) process.stderr.write(`\r\x1b[K${formatCheckpointProgress(s)}`);
         },
         () => undefined,
       );
     }, 250);
   }
   try {
-    const r = await client.checkpoint({ blocking: true, killAfter: false });
+    const r = await client.checkpoint({ blocking: true, killAfter: false }).catch((err: unknown) => {
+      if (!isUnavailable(err)) throw err;
+      const last = before.lastGeneration ? `generation ${before.lastGeneration} (${before.lastGenerationDir})` : "none";
+      throw new UserError(`the coordinator at ${formatAddress(addr)} went away during the checkpoint; the last generation it had committed: ${last}`);
+    });
     if (tty) process.stderr.write("\r\x1b[K");
     if (!r.ok) return checkpointFailed(r, json);
     if (json) process.stdout.write(JSON.stringify({ ...r, seconds: r.millis / 1000 }, null, 2) + "\n");

@@ -4,7 +4,7 @@
 import * as fs from "node:fs";
 import { Agent, type AgentMpi } from "../agent/agent.js";
 import { UsageError, UserError } from "../errors.js";
-import { checkShim, detectLauncher, lowerHalf, mpiRankEnv, parseFlavour, rankCountFromArgv } from "../launch/mpi.js";
+import { checkShim, detectLauncher, lowerHalf, mpiRankEnv, parseFlavour, rankCountFromArgv, srunPluginFromArgv } from "../launch/mpi.js";
 import { libmanaPath } from "../paths.js";
 import { CoordinatorClient, type CoordAddress } from "../rpc/client.js";
 import { optFlag, optString, parseArgs, type OptSpec, type Parsed } from "./args.js";
@@ -42,7 +42,8 @@ options:
 
 MPI jobs: when PROGRAM is mpirun, mpiexec (or mpirun.mpich, mpiexec.hydra, mpirun.openmpi,
 orterun, ...) or srun, mana tells MPICH's launcher from Open MPI's (symlinks, else --version)
-and starts it with mana's MPI shim first on LD_LIBRARY_PATH, so ranks built with mana mpicc or
+(srun: its --mpi=pmi2 serves MPICH, --mpi=pmix Open MPI; without --mpi, MPICH) and starts it
+with mana's MPI shim first on LD_LIBRARY_PATH, so ranks built with mana mpicc or
 with Debian's mpicc.mpich load mana's libmpi, and MANA_MPI naming the lower half (for Open MPI
 also OMPI_MCA_rmaps_base_oversubscribe=1, and OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM)=1 as root).
 libmana is preloaded with MANA_MPI_JOB=1: it stays inert in the launcher and its helpers, and
@@ -99,6 +100,7 @@ export async function cmdLaunch(argv: string[]): Promise<number> {
   const mpiOpt = optString(p, "mpi");
   const requested = mpiOpt === undefined ? undefined : parseFlavour(mpiOpt);
   const launcher = detectLauncher(program[0] as string);
+  if (launcher?.kind === "srun") launcher.srunPlugin = srunPluginFromArgv(program);
   let mpi: AgentMpi | undefined;
   if (launcher || requested) {
     const flavour = lowerHalf(launcher, requested);

@@ -7,7 +7,9 @@ import { Agent, type AgentMpi } from "../agent/agent.js";
 import { UsageError, UserError, errorMessage } from "../errors.js";
 import { hostFacts, readImage, verifyImage } from "../native.js";
 import { libmanaPath, restoreProgramPath } from "../paths.js";
-import { checkShim, detectLauncher, mpiRankEnv, mpiRestartArgv, parseFlavour, restartLauncherName, type MpiFlavour } from "../launch/mpi.js";
+import {
+  checkShim, detectLauncher, LAUNCHER_KINDS, launcherKindOf, mpiRankEnv, mpiRestartArgv, parseFlavour, restartLauncherName, type LauncherKind, type MpiFlavour,
+} from "../launch/mpi.js";
 import { imageChain } from "../store/chain.js";
 import { mpiRankProblem } from "../store/manifest.js";
 import { resolveGeneration } from "../store/resolve.js";
@@ -19,7 +21,8 @@ import { CKPTDIR_OPT, ckptDir, HELP_OPT, INTERVAL_OPT, intervalSecs, PHASE_TIMEO
 
 export const RESTART_HELP = `usage: mana restart [DIR] [--new-coordinator|--join] [--coord-host H] [--coord-port P]
                     [--port-file F] [-i SECS] [--ckptdir D] [--allow-missing-files]
-                    [--drop-unrestorable-fds] [--mpi mpich|openmpi] [--hosts H1,H2|--hostfile F]
+                    [--drop-unrestorable-fds] [--mpi mpich|openmpi] [--launcher mpirun|srun]
+                    [--hosts H1,H2|--hostfile F]
 
 Restarts a job from a committed checkpoint generation. DIR is a gen-NNNNNN dir or a checkpoint
 dir (then its latest generation); default <ckptdir>/latest. The restored program writes to
@@ -43,13 +46,18 @@ options:
                          chunk as it loads it, before its point of no return (exit 70, one line)
   --mpi mpich|openmpi    MPI generations: the MPI to restart the ranks over (default: the one
                          they ran over); the other one works too (cross-implementation restart)
+  --launcher mpirun|srun MPI generations: the kind of launcher to start (default: the kind the
+                         job was launched with); srun only inside a Slurm allocation (salloc,
+                         sbatch), whose nodes and limits the restarted job then uses
   --hosts H1,H2          MPI generations: hosts for the new launcher (-hosts for MPICH,
-                         --host for Open MPI)
-  --hostfile F           MPI generations: a hostfile for the new launcher (-f / --hostfile)
+                         --host for Open MPI, --nodelist for srun)
+  --hostfile F           MPI generations: a hostfile for the new launcher (-f / --hostfile /
+                         --nodefile)
   -h, --help             this help
 
 An MPI generation (mana inspect shows "mpi:") is restarted with a new launcher:
   mpirun.<mpi> -n <ranks> [hosts] mana_restore [--allow-missing-files] <gen-dir>/rank-%r.img
+  srun --mpi=pmi2|pmix -n <ranks> [hosts] mana_restore ...     (pmi2 for MPICH, pmix for Open MPI)
 where each rank's mana_restore loads the image of its own rank; mana restart exits with the
 launcher's status.`;
 
@@ -66,6 +74,7 @@ const SPECS: OptSpec[] = [
   { name: "no-verify" }, // the old default's opt-out, still accepted; verification is opt-in now
   PHASE_TIMEOUT_OPT,
   { name: "mpi", value: true },
+  { name: "launcher", value: true },
   { name: "hosts", value: true, aliases: ["host"] },
   { name: "hostfile", value: true },
 ];
@@ -86,10 +95,13 @@ export function planMpiRestart(o: {
   genDir: string;
   manifest: import("../store/manifest.js").Manifest;
   mpi?: string;
+  launcher?: string;
   hosts?: string;
   hostfile?: string;
   restoreBin: string;
   allowMissingFiles: boolean;
+  /** the environment that tells whether we run inside a Slurm allocation */
+  env?: NodeJS.ProcessEnv;
 }): MpiRestart {
   const m = o.manifest.mpi;
   if (!m) throw new UserError(`${o.genDir} is not an MPI generation`);
@@ -104,11 +116,20 @@ export function planMpiRestart(o: {
     if (!fs.existsSync(hostfile)) throw new UserError(`hostfile ${o.hostfile} does not exist`);
   }
   const flavour = o.mpi !== undefined ? parseFlavour(o.mpi) : m.flavour;
-  const launcher = detectLauncher(restartLauncherName(flavour));
+  const kind = o.launcher !== undefined ? parseLauncherKind(o.launcher) : launcherKindOf(m.launcherArgv);
+  const launcher = detectLauncher(restartLauncherName(flavour, kind));
+  if (kind === "srun" && !(o.env ?? process.env).SLURM_JOB_ID) {
+    // The first srun made its own allocation from options mana does not replay (partition,
+    // time limit, nodes); the restart runs as a step of an allocation the user made instead.
+    throw new UserError(
+      `${o.genDir} was ${o.launcher === undefined ? "launched with srun" : "asked to restart with srun"}: run mana restart inside a Slurm allocation (salloc -n ${m.size} mana restart ..., or from an sbatch script), or pass --launcher mpirun`,
+    );
+  }
   checkShim(flavour);
   const argv = mpiRestartArgv({
+    kind,
     flavour,
-    launcher: launcher?.path ?? restartLauncherName(flavour),
+    launcher: launcher?.path ?? restartLauncherName(flavour, kind),
     size: m.size,
     hosts,
     hostfile,
@@ -117,6 +138,12 @@ export function planMpiRestart(o: {
     genDir: o.genDir,
   });
   return { flavour, argv, env: mpiRankEnv(launcher, flavour), size: m.size };
+}
+
+function parseLauncherKind(v: string): LauncherKind {
+  const k = LAUNCHER_KINDS.find((x) => x === v.trim().toLowerCase());
+  if (!k) throw new UsageError(`--launcher must be mpirun or srun, not ${JSON.stringify(v)} (see mana restart --help)`);
+  return k;
 }
 
 export async function cmdRestart(argv: string[]): Promise<number> {
@@ -138,7 +165,7 @@ export async function cmdRestart(argv: string[]): Promise<number> {
   const { manifest } = gen;
   if (manifest.procs.length === 0) throw new UserError(`${gen.dir}/manifest.json lists no processes`);
   if (!manifest.mpi) {
-    for (const o of ["mpi", "hosts", "hostfile"]) {
+    for (const o of ["mpi", "launcher", "hosts", "hostfile"]) {
       if (p.opts.has(o)) throw new UsageError(`--${o} applies to MPI generations only; ${gen.dir} holds plain processes`);
     }
   } else {
@@ -197,6 +224,7 @@ export async function cmdRestart(argv: string[]): Promise<number> {
         genDir: gen.dir,
         manifest,
         mpi: optString(p, "mpi"),
+        launcher: optString(p, "launcher"),
         hosts: optString(p, "hosts"),
         hostfile: optString(p, "hostfile"),
         restoreBin,

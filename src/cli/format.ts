@@ -31,14 +31,22 @@ export function formatStatus(s: StatusReply): string {
     ["last generation", s.lastGeneration ? `${s.lastGeneration} (${s.lastGenerationDir})` : "none"],
   ];
   if (s.command) rows.push(["command", s.command]);
-  if (s.checkpointInProgress) {
-    rows.push([
-      "checkpoint",
-      `generation ${s.checkpointGeneration}: ${s.state}, ${s.procsWritten}/${s.procsInCheckpoint} written, ${formatBytes(s.progressRawDone)}, ${formatDuration(s.checkpointElapsedMs)}`,
-    ]);
-  }
+  if (s.mpiFlavour) rows.push(["mpi", s.mpiFlavour]);
+  if (s.checkpointInProgress) rows.push(["checkpoint", formatCheckpointProgress(s)]);
   if (s.lastError) rows.push(["last error", s.lastError]);
   return rows.map(([k, v]) => `${(k + ":").padEnd(17)}${v}`).join("\n");
+}
+
+/**
+ * The checkpoint in progress by phase, as status and the --bcheckpoint progress line show it:
+ * "generation 3: SUSPENDING, 1/2 ranks drained, 0/2 written, 0 B, 2.1 s". An MPI rank counts
+ * as drained once its messages are quiet and its threads are parked.
+ */
+export function formatCheckpointProgress(s: StatusReply): string {
+  const n = s.procsInCheckpoint;
+  const suspended = s.mpiFlavour ? `${s.procsSuspended}/${n} ranks drained` : `${s.procsSuspended}/${n} suspended`;
+  const bytes = s.progressRawTotal ? `${formatBytes(s.progressRawDone)} / ${formatBytes(s.progressRawTotal)}` : formatBytes(s.progressRawDone);
+  return `generation ${s.checkpointGeneration}: ${s.state}, ${suspended}, ${s.procsWritten}/${n} written, ${bytes}, ${formatDuration(s.checkpointElapsedMs)}`;
 }
 
 export function formatList(l: ListReply): string {

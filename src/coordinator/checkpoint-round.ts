@@ -14,6 +14,11 @@ import { imageName, MANIFEST_NAME, parseManifest, type Manifest, type ManifestMp
 import type { CheckpointReply, MpiJob, Progress, ProcInfo, Resumed, Suspended, Written } from "../rpc/types.js";
 import type { Logger } from "./log.js";
 
+/** How long a round waits after a process is gone for others to go too (one error names all). */
+const GONE_SETTLE_MS = 200;
+/** Gone processes an error names one by one. */
+const GONE_LISTED = 4;
+
 export type RoundPhase = "SUSPENDING" | "WRITING" | "COMMITTING" | "RESUMING" | "ABORTING";
 
 /** What a round needs from the coordinator (kept narrow so the round can be read alone). */
@@ -70,13 +75,17 @@ export class CheckpointRound {
   phase: RoundPhase = "SUSPENDING";
   partialDir = "";
   readonly progress = new Map<number, { rawDone: number; rawTotal: number }>();
+  /** Processes that answered SUSPEND (an MPI rank does so once drained and parked). */
+  readonly suspended = new Set<number>();
   readonly written = new Map<number, Written>();
   readonly done: Promise<CheckpointReply>;
   /** Sent with every command of this round and echoed by the agents: "<generation>.<nonce>". */
   readonly attempt: string;
   private finished = false;
   private wait: PhaseWait | null = null;
+  /** procId -> "process 1 (pid 123 on node1) was killed by SIGKILL", in the order reported */
   private readonly gone = new Map<number, string>();
+  private goneTimer: NodeJS.Timeout | null = null;
   private suspendSent: number[] = [];
 
   constructor(
@@ -101,7 +110,10 @@ export class CheckpointRound {
   onSuspended(s: Suspended): void {
     if (!this.mine(s.attempt)) return;
     if (s.error) this.fail(`${this.host.describeProc(s.procId)} could not suspend: ${s.error}`);
-    else this.arrived("SUSPENDING", s.procId);
+    else {
+      this.suspended.add(s.procId);
+      this.arrived("SUSPENDING", s.procId);
+    }
   }
 
   onProgress(p: Progress): void {
@@ -125,15 +137,26 @@ export class CheckpointRound {
     this.arrived("RESUMING", r.procId);
   }
 
-  /** A process exited or its agent vanished. */
+  /** A process exited or its agent vanished (called while the host still knows the process). */
   onProcGone(procId: number, why: string): void {
     if (this.finished || !this.procIds.includes(procId)) return;
-    this.gone.set(procId, why);
+    this.gone.set(procId, `${this.host.describeProc(procId)} ${why}`);
     if (this.phase === "RESUMING" || this.phase === "ABORTING") {
       this.arrived(this.phase, procId);
       return;
     }
-    this.fail(`${this.host.describeProc(procId)} ${why} during the checkpoint`);
+    // The ranks of an MPI job die together (the launcher ends the others): a moment's wait lets
+    // the error name them all, not only whichever exit happened to be reported first.
+    // Gone during the commit: the images are whole, the commit goes on (and RESUMING skips it).
+    this.goneTimer ??= setTimeout(() => {
+      if (this.phase !== "RESUMING" && this.phase !== "ABORTING") this.fail(this.goneMessage());
+    }, GONE_SETTLE_MS);
+  }
+
+  private goneMessage(): string {
+    const all = [...this.gone.values()];
+    const more = all.length > GONE_LISTED ? ` (and ${all.length - GONE_LISTED} more processes ended)` : "";
+    return `${all.slice(0, GONE_LISTED).join(", ")}${more} during the checkpoint`;
   }
 
   private arrived(phase: RoundPhase, procId: number): void {
@@ -158,10 +181,7 @@ export class CheckpointRound {
   private waitFor(phase: RoundPhase, what: string, procIds: number[]): Promise<void> {
     const pending = new Set(procIds.filter((id) => !this.gone.has(id)));
     if (phase !== "RESUMING") {
-      for (const id of procIds) {
-        const why = this.gone.get(id);
-        if (why) return Promise.reject(new Error(`${this.host.describeProc(id)} ${why} during the checkpoint`));
-      }
+      if (procIds.some((id) => this.gone.has(id))) return Promise.reject(new Error(this.goneMessage()));
     }
     if (pending.size === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
@@ -206,7 +226,7 @@ export class CheckpointRound {
       this.suspendSent = ids;
       this.unreachable(h.sendSuspend(gen, this.attempt, ids), "suspend");
       await suspended;
-      await testPause("suspended", h);
+      await testPause("suspended", h, gen);
 
       this.setPhase("WRITING");
       this.planned = this.planParents();
@@ -269,6 +289,7 @@ export class CheckpointRound {
       return { ok: false, error: `checkpoint generation ${gen} aborted: ${msg}`, generation: gen, dir: "", bytes: 0, millis: Date.now() - this.startedMs, numProcs: ids.length };
     } finally {
       this.finished = true;
+      if (this.goneTimer) clearTimeout(this.goneTimer);
       if (this.wait) clearTimeout(this.wait.timer);
       this.wait = null;
       h.setPhase(null);
@@ -363,12 +384,14 @@ export class CheckpointRound {
 }
 
 /**
- * Test-only hook: MANA_TEST_PAUSE_AFTER=suspended makes a round wait (up to its phase timeout)
- * once every process is suspended, so tests can kill the coordinator at that exact point.
- * Logs one line so a forgotten setting is visible.
+ * Test-only hook: MANA_TEST_PAUSE_AFTER=POINT[@GEN] makes a round (of generation GEN only, if
+ * given) wait up to its phase timeout at POINT, so tests can kill the coordinator there:
+ * "suspended" (every process suspended), "fsynced" (the commit has the manifest and images
+ * fsynced, right before the rename). Logs one line so a forgotten setting is visible.
  */
-async function testPause(point: string, h: RoundHost): Promise<void> {
-  if (process.env.MANA_TEST_PAUSE_AFTER !== point) return;
-  h.log(`test hook MANA_TEST_PAUSE_AFTER=${point}: pausing ${h.phaseTimeoutMs} ms`);
+export async function testPause(point: string, h: Pick<RoundHost, "log" | "phaseTimeoutMs">, generation: number): Promise<void> {
+  const v = process.env.MANA_TEST_PAUSE_AFTER;
+  if (v !== point && v !== `${point}@${generation}`) return;
+  h.log(`test hook MANA_TEST_PAUSE_AFTER=${v}: pausing ${h.phaseTimeoutMs} ms`);
   await new Promise((r) => setTimeout(r, h.phaseTimeoutMs));
 }

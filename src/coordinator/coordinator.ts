@@ -18,7 +18,7 @@ import type {
 import { readImage } from "../native.js";
 import type { Manifest } from "../store/manifest.js";
 import { commitGeneration, listGenerations, genDirName, nextGeneration, removeStale, type CommitResult } from "../store/generations.js";
-import { CheckpointRound, type ImageFacts, type RoundHost, type RoundPhase } from "./checkpoint-round.js";
+import { CheckpointRound, testPause, type ImageFacts, type RoundHost, type RoundPhase } from "./checkpoint-round.js";
 import type { Logger } from "./log.js";
 import * as path from "node:path";
 
@@ -336,9 +336,9 @@ export class Coordinator implements RoundHost {
     const why = signal ? `was killed by ${signal}` : status < 0 ? "ended" : `exited with status ${status}`;
     const who = r ? (r.info.launcher ? `the MPI launcher (pid ${r.info.pid} on ${r.info.host})` : describeShort(r.info)) : `process ${procId}`;
     this.log(`${who} ${why}`);
+    this.round?.onProcGone(procId, why); // before the delete: the round describes it by pid
     this.procs.delete(procId);
     if (r && !r.info.launcher && this.mpi) this.mpiRanksEnded.add(procId);
-    this.round?.onProcGone(procId, why);
     if (this.restart && this.restart.expected.has(procId) && !this.restart.ready.has(procId)) {
       this.failRestart(`${who} ${why} before it was restored`);
     } else if (this.restart && r?.info.launcher) {
@@ -498,7 +498,7 @@ export class Coordinator implements RoundHost {
   }
 
   commit(partialDir: string, manifest: Manifest): Promise<CommitResult> {
-    return commitGeneration(this.ckptDir, partialDir, manifest);
+    return commitGeneration(this.ckptDir, partialDir, manifest, () => testPause("fsynced", this, manifest.generation));
   }
 
   sendKill(procIds: number[], signal = "SIGTERM"): void {
@@ -537,9 +537,11 @@ export class Coordinator implements RoundHost {
       checkpointGeneration: round?.generation ?? 0,
       progressRawDone: done,
       progressRawTotal: total,
+      procsSuspended: round?.suspended.size ?? 0,
       procsWritten: round?.written.size ?? 0,
       procsInCheckpoint: round?.procs.length ?? 0,
       checkpointElapsedMs: round ? Date.now() - round.startedMs : 0,
+      mpiFlavour: this.mpi?.flavour ?? "",
     };
   }
 

@@ -33,16 +33,51 @@ const NAMED = new Map<string, MpiFlavour>([
  */
 const GENERIC = /^(mpirun|mpiexec)(\.[\w.-]+)?$/;
 
+/** "mpirun" covers mpirun/mpiexec of both MPIs; "srun" is Slurm's */
+export type LauncherKind = "mpirun" | "srun";
+export const LAUNCHER_KINDS: readonly LauncherKind[] = ["mpirun", "srun"];
+
 export interface MpiLauncher {
   /** what the user typed, e.g. "mpirun" */
   name: string;
-  /** "mpirun" covers mpirun/mpiexec of both MPIs; "srun" is Slurm's */
-  kind: "mpirun" | "srun";
+  kind: LauncherKind;
   /** the executable found on PATH (or as given), and where its symlinks lead */
   path: string;
   realPath: string;
   /** the launcher's own MPI; undefined for srun, which launches either */
   flavour?: MpiFlavour;
+  /** srun only: its PMI plugin (--mpi=X, else $SLURM_MPI_TYPE), which tells the lower half */
+  srunPlugin?: string;
+}
+
+/**
+ * Slurm's PMI plugin that serves each lower half: mpi/pmi2 also answers the PMI-1 wire
+ * protocol Debian's MPICH speaks; Open MPI's ranks bootstrap over PMIx only.
+ */
+const SRUN_PLUGIN: Record<MpiFlavour, string> = { mpich: "pmi2", openmpi: "pmix" };
+
+/** The lower half an srun PMI plugin serves (pmix, pmix_v4 → Open MPI; pmi2 → MPICH). */
+export function flavourOfSrunPlugin(plugin: string): MpiFlavour | undefined {
+  if (/^pmix/i.test(plugin)) return "openmpi";
+  if (/^pmi2?$/i.test(plugin)) return "mpich";
+  return undefined;
+}
+
+/**
+ * srun's --mpi=X (or --mpi X) ahead of the program, else $SLURM_MPI_TYPE (which srun reads
+ * too); undefined when neither says, i.e. slurm.conf's MpiDefault applies.
+ */
+export function srunPluginFromArgv(argv: string[], env: NodeJS.ProcessEnv = process.env, pathVar = process.env.PATH ?? ""): string | undefined {
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (!a.startsWith("-")) {
+      if (findExecutable(a, pathVar)) break;
+      continue;
+    }
+    if (a === "--mpi") return argv[i + 1];
+    if (a.startsWith("--mpi=")) return a.slice("--mpi=".length);
+  }
+  return env.SLURM_MPI_TYPE || undefined;
 }
 
 /** Whether argv0 names an MPI launcher (by its base name; the file need not exist). */
@@ -119,13 +154,23 @@ export function detectLauncher(argv0: string, pathVar = process.env.PATH ?? ""):
  * allowed where the launcher does not fix it (srun, or a program run without a launcher).
  */
 export function lowerHalf(launcher: MpiLauncher | undefined, requested: MpiFlavour | undefined): MpiFlavour {
+  if (launcher?.kind === "srun") {
+    const plugin = launcher.srunPlugin;
+    const served = plugin ? flavourOfSrunPlugin(plugin) : undefined;
+    if (requested && served && requested !== served) {
+      throw new UsageError(
+        `--mpi ${requested} does not match srun --mpi=${plugin}, which serves ${FLAVOUR_NAME[served]}: ${FLAVOUR_NAME[requested]}'s ranks need srun --mpi=${SRUN_PLUGIN[requested]}`,
+      );
+    }
+    // no plugin named: Slurm's PMI2 is what MPICH speaks out of the box
+    return requested ?? served ?? "mpich";
+  }
   const own = launcher?.flavour;
   if (own && requested && requested !== own) {
     throw new UsageError(
       `--mpi ${requested} does not match ${launcher.name}, which is ${FLAVOUR_NAME[own]}'s launcher: the lower half must speak its launcher's PMI (use ${requested === "mpich" ? "mpirun.mpich" : "mpirun.openmpi"}, or drop --mpi)`,
     );
   }
-  // srun: Slurm's PMI2 is what MPICH speaks out of the box; Open MPI needs --mpi=pmix and --mpi openmpi
   return own ?? requested ?? "mpich";
 }
 
@@ -193,8 +238,14 @@ export function rankCountFromArgv(argv: string[], pathVar = process.env.PATH ?? 
 }
 
 /** The launcher `mana restart` starts for a flavour (Debian's names; both are on PATH here). */
-export function restartLauncherName(flavour: MpiFlavour): string {
+export function restartLauncherName(flavour: MpiFlavour, kind: LauncherKind = "mpirun"): string {
+  if (kind === "srun") return "srun";
   return flavour === "mpich" ? "mpirun.mpich" : "mpirun.openmpi";
+}
+
+/** The kind of launcher a job was started with, from the argv its manifest recorded. */
+export function launcherKindOf(launcherArgv: readonly string[] | undefined): LauncherKind {
+  return path.basename(launcherArgv?.[0] ?? "") === "srun" ? "srun" : "mpirun";
 }
 
 export interface MpiRestartPlan {
@@ -206,9 +257,11 @@ export interface MpiRestartPlan {
 /**
  * The command line that restarts an MPI generation: a new launcher of `flavour` starting
  * `size` copies of mana_restore, each of which picks its image by its rank (%r, see
- * native/restore). Hosts: Hydra takes -hosts a,b / -f FILE; Open MPI --host a,b / --hostfile F.
+ * native/restore). Hosts: Hydra takes -hosts a,b / -f FILE; Open MPI --host a,b / --hostfile F;
+ * srun --nodelist a,b / --nodefile F, and --mpi=<the plugin of the lower half>.
  */
 export function mpiRestartArgv(o: {
+  kind?: LauncherKind;
   flavour: MpiFlavour;
   launcher: string;
   size: number;
@@ -218,11 +271,13 @@ export function mpiRestartArgv(o: {
   allowMissingFiles: boolean;
   genDir: string;
 }): string[] {
+  const srun = o.kind === "srun";
   const hostOpts: string[] = [];
-  if (o.hosts?.length) hostOpts.push(o.flavour === "mpich" ? "-hosts" : "--host", o.hosts.join(","));
-  if (o.hostfile) hostOpts.push(o.flavour === "mpich" ? "-f" : "--hostfile", o.hostfile);
+  if (o.hosts?.length) hostOpts.push(srun ? "--nodelist" : o.flavour === "mpich" ? "-hosts" : "--host", o.hosts.join(","));
+  if (o.hostfile) hostOpts.push(srun ? "--nodefile" : o.flavour === "mpich" ? "-f" : "--hostfile", o.hostfile);
   return [
     o.launcher,
+    ...(srun ? [`--mpi=${SRUN_PLUGIN[o.flavour]}`] : []),
     "-n",
     String(o.size),
     ...hostOpts,

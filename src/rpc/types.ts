@@ -131,6 +131,10 @@ export interface StatusReply {
   procsWritten: number;
   procsInCheckpoint: number;
   checkpointElapsedMs: number;
+  /** processes suspended in the checkpoint in progress (MPI ranks: drained and suspended) */
+  procsSuspended: number;
+  /** the MPI job's lower half ("mpich", "openmpi"), "" for plain processes */
+  mpiFlavour: string;
 }
 export interface ListReply { procs: ProcInfo[] }
 export interface CheckpointRequest { blocking: boolean; killAfter: boolean }

@@ -66,10 +66,10 @@ export interface CommitResult {
 
 /**
  * Makes a partial dir a committed generation: manifest, fsync of every file and the dir,
- * rename, fsync of ckptdir, then `latest`. Throws on any failure (the caller removes the
+ * rename, fsync of ckptdir, then `latest`. beforeRename: a test hook's pause point. Throws on any failure (the caller removes the
  * partial dir; a failure after the rename leaves a complete generation, which is fine).
  */
-export async function commitGeneration(ckptDir: string, partialDir: string, manifest: Manifest): Promise<CommitResult> {
+export async function commitGeneration(ckptDir: string, partialDir: string, manifest: Manifest, beforeRename?: () => Promise<void>): Promise<CommitResult> {
   const manifestPath = path.join(partialDir, MANIFEST_NAME);
   await fsp.writeFile(manifestPath, JSON.stringify(manifest, null, 2) + "\n", { mode: 0o600 });
   let totalBytes = 0;
@@ -79,6 +79,7 @@ export async function commitGeneration(ckptDir: string, partialDir: string, mani
     await fsyncPath(p);
   }
   await fsyncPath(partialDir);
+  await beforeRename?.();
   const finalDir = path.join(ckptDir, genDirName(manifest.generation));
   await fsp.rename(partialDir, finalDir);
   await fsyncPath(ckptDir);
