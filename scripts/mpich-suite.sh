@@ -10,6 +10,8 @@ CACHE=${MANA_SUITE_CACHE:-/var/tmp/mana-mpich-suite}
 TIMEOUT=${MPITEST_TIMEOUT:-60}
 JOBS=${MANA_SUITE_JOBS:-$(nproc 2>/dev/null || echo 2)}
 ALL_MODES=native-mpich,mana-mpich,mana-mpich-plainbin,native-openmpi,mana-openmpi
+# checkpoint-restart modes: not in the default set (each test runs three times and restarts)
+CKPT_MODES=mana-mpich-ckpt,mana-openmpi-ckpt,mana-mpich-ckpt-openmpi,mana-openmpi-ckpt-mpich
 FULL_DIRS="attr errhan info init group topo comm datatype pt2pt io coll"
 LISTNAME=testlist.mana-suite.$$   # per invocation: runs never read each other's lists
 # test/mpi configure: C only, no threads/spawn/ft/dtpools/perf/partitioned tests.
@@ -29,7 +31,7 @@ selection (default: --subset test/mpich-suite/subset.txt):
   --subset FILE      tests listed in FILE: lines "DIR", "DIR/PROG" or "DIR/PROG NP [k=v...]"
   --full             all C tests of: $FULL_DIRS
 
-modes (default: all): $ALL_MODES
+modes (default: $ALL_MODES)
   native-mpich         built with mpicc.mpich,   run with mpirun.mpich
   native-openmpi       built with mpicc.openmpi, run with mpirun.openmpi --oversubscribe
   mana-mpich           built with \`bin/mana mpicc\`, run with
@@ -37,13 +39,22 @@ modes (default: all): $ALL_MODES
   mana-openmpi         the same binaries, run with ... -- mpirun.openmpi --oversubscribe
   mana-mpich-plainbin  the native-mpich binaries (plain mpicc.mpich) run under mana launch
                        with mana's shim first in LD_LIBRARY_PATH
+checkpoint-restart modes (only when named): $CKPT_MODES
+  mana-X-ckpt          the mana-X job is checkpointed in its middle (each rank held before
+                       the half of its MPI calls, counted in a first run), all its processes
+                       are SIGKILLed and \`mana restart --mpi X\` runs it to the end
+  mana-X-ckpt-Y        the same, restarted on the other MPI (\`mana restart --mpi Y\`)
+  a test that ends before its checkpoint is taken is \`pass-nockpt\` (or \`fail-nockpt\`),
+  never counted in the pass rate
+  ckpt                 shorthand for all four
 
 options:
   --report FILE.json   where to write the JSON report (default: OUTDIR/report.json)
   --outdir DIR         where logs, TAP and JUnit files go (default: a new directory
                        under \$MANA_SUITE_CACHE/runs)
   --timeout SECS       per-test time limit (default \$MPITEST_TIMEOUT, else 60)
-  --interval SECS      mana modes: checkpoint every SECS seconds (mana launch -i)
+  --interval SECS      mana modes (not the ckpt ones): checkpoint every SECS seconds
+                       (mana launch -i)
   --jobs N             parallel make jobs (default \$MANA_SUITE_JOBS, else nproc)
   --skip-unavailable   a mana mode that cannot run (shim not built) is reported, but does
                        not make the exit status non-zero
@@ -105,9 +116,11 @@ done
 [[ "$TIMEOUT" =~ ^[0-9]+$ ]] || die "--timeout: not a number of seconds: $TIMEOUT"
 [[ "$JOBS" =~ ^[0-9]+$ ]] || die "--jobs: not a number: $JOBS"
 [ -z "$INTERVAL" ] || [[ "$INTERVAL" =~ ^[0-9]+$ ]] || die "--interval: not a number of seconds: $INTERVAL"
+MODES=$(printf ',%s,' "$MODES" | sed "s/,ckpt,/,$CKPT_MODES,/g; s/^,//; s/,\$//")
 IFS=, read -r -a MODE_LIST <<<"$MODES"
 for m in "${MODE_LIST[@]}"; do
-  case ",$ALL_MODES," in *",$m,"*) ;; *) die "unknown mode \"$m\" (modes: $ALL_MODES)" ;; esac
+  case ",$ALL_MODES,$CKPT_MODES," in *",$m,"*) ;;
+    *) die "unknown mode \"$m\" (modes: $ALL_MODES,$CKPT_MODES, or ckpt)" ;; esac
 done
 if [ "$SELECTION" = subset ] && [ "$ACTION" != fetch ]; then
   [ -f "$SUBSET_FILE" ] || die "subset file not found: $SUBSET_FILE"
@@ -209,11 +222,14 @@ mode_flavour() {
   case "$1" in
     native-mpich|mana-mpich-plainbin) echo native-mpich ;;
     native-openmpi) echo native-openmpi ;;
-    mana-mpich|mana-openmpi) echo mana ;;
+    mana-mpich|mana-openmpi|mana-*-ckpt*) echo mana ;;
   esac
 }
 mode_launcher() {
-  case "$1" in *openmpi) echo openmpi ;; *) echo mpich ;; esac
+  case "$1" in *-ckpt*) mode_launcher "${1%%-ckpt*}" ;; *openmpi) echo openmpi ;; *) echo mpich ;; esac
+}
+mode_restart_mpi() {   # the MPI a ckpt mode restarts on; nothing for the other modes
+  case "$1" in *-ckpt-*) echo "${1##*-ckpt-}" ;; *-ckpt) mode_launcher "$1" ;; esac
 }
 mode_is_mana() {
   case "$1" in mana-*) return 0 ;; *) return 1 ;; esac
@@ -228,6 +244,14 @@ flavour_cc() {
 }
 flavour_cppflags() {
   case "$1" in native-openmpi) echo "-DOMPI_OMIT_MPI1_COMPAT_DECLS=0" ;; *) echo "" ;; esac
+}
+# The mana flavour is built with this checkout's shim: one tree per checkout, so that runs
+# from several worktrees sharing the cache do not rebuild it from scratch in turn.
+flavour_dir() {
+  case "$1" in
+    mana) echo "mana-$(printf '%s' "$REPO" | sha256sum | cut -c1-8)" ;;
+    *) echo "$1" ;;
+  esac
 }
 # What the configured tree depends on besides the suite itself: compiler identity, MPI
 # version and, for mana, the shim's headers. A change starts the flavour's build afresh.
@@ -255,7 +279,7 @@ BUILD=
 FLAVOUR_ERROR=
 configure_flavour() {
   local f=$1 id
-  BUILD=$CACHE/build/$SUITE_VERSION/$f
+  BUILD=$CACHE/build/$SUITE_VERSION/$(flavour_dir "$f")
   id=$(flavour_identity "$f")
   if [ -f "$BUILD/.mana-configured" ] && [ "$(cat "$BUILD/.mana-configured")" = "$id" ]; then
     return 0
@@ -304,6 +328,14 @@ build_selection() {
       log "$f: $n program(s) in $dir did not build (they will be reported as build-fail); see $BUILD/build-$dir.log"
     fi
   done
+}
+
+# The ckpt modes' hold library (scripts/mpich-suite/hold.c), built for this run.
+build_holdlib() {   # dir
+  mkdir -p "$1"
+  node "$HERE/hold-gen.mjs" "$REPO/mpi-shim/spec/mpi.api" "$1/hold.gen.c" &&
+    cc -std=c11 -O2 -Wall -Wextra -Werror -shared -fPIC -I"$REPO/mpi-shim/include" \
+      -I"$REPO/native/include" -o "$1/libmanasuite_hold.so" "$HERE/hold.c" "$1/hold.gen.c" -ldl
 }
 
 # ---------------------------------------------------------------------------------------
@@ -402,8 +434,11 @@ setup_failed=0
 unavailable=0
 declare -A FAILED_FLAVOURS=()
 
-record_mode() {  # mode status message seconds junit tap log [buildSeconds] [checkpoints]
-  mode_entries+=("{\"mode\":$(json_str "$1"),\"flavour\":$(json_str "$(mode_flavour "$1")"),\"launcher\":$(json_str "$(mode_launcher "$1")"),\"status\":$(json_str "$2"),\"message\":$(json_str "$3"),\"seconds\":${4:-null},\"buildSeconds\":${8:-null},\"checkpoints\":${9:-null},\"junit\":$(json_str "$5"),\"tap\":$(json_str "$6"),\"log\":$(json_str "$7")}")
+record_mode() {  # mode status message seconds junit tap log [buildSeconds] [checkpoints] [ckptResults]
+  local rs=null ck=null
+  [ -z "$(mode_restart_mpi "$1")" ] || rs=$(json_str "$(mode_restart_mpi "$1")")
+  [ -z "${10:-}" ] || ck=$(json_str "${10}")
+  mode_entries+=("{\"mode\":$(json_str "$1"),\"flavour\":$(json_str "$(mode_flavour "$1")"),\"launcher\":$(json_str "$(mode_launcher "$1")"),\"restartMpi\":$rs,\"ckptResults\":$ck,\"status\":$(json_str "$2"),\"message\":$(json_str "$3"),\"seconds\":${4:-null},\"buildSeconds\":${8:-null},\"checkpoints\":${9:-null},\"junit\":$(json_str "$5"),\"tap\":$(json_str "$6"),\"log\":$(json_str "$7")}")
 }
 
 for mode in "${MODE_LIST[@]}"; do
@@ -421,7 +456,7 @@ for mode in "${MODE_LIST[@]}"; do
     fi
   fi
   mkdir -p "$CACHE/build/$SUITE_VERSION"
-  exec 9>"$CACHE/build/$SUITE_VERSION/$f.lock"
+  exec 9>"$CACHE/build/$SUITE_VERSION/$(flavour_dir "$f").lock"
   flock 9
   tb=$(date +%s.%N)
   if [ -n "${FAILED_FLAVOURS[$f]:-}" ] || ! configure_flavour "$f"; then
@@ -457,14 +492,24 @@ for mode in "${MODE_LIST[@]}"; do
   fi
   dirs=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).dirs.join(","))' "$out/manifest.json")
   log "$mode: running $ntests tests (timeout ${TIMEOUT}s each) ..."
-  rm -f "$out/junit.xml" "$out/results.tap" "$out/checkpoints.tsv"
+  rm -f "$out/junit.xml" "$out/results.tap" "$out/checkpoints.tsv" "$out/ckpt-results.tsv"
+  rstmpi=$(mode_restart_mpi "$mode")
+  if [ -n "$rstmpi" ] && ! build_holdlib "$out/holdlib" >"$out/holdlib.log" 2>&1; then
+    unlock_build
+    die "$mode: cannot build the hold library: $(first_error "$out/holdlib.log") (see $out/holdlib.log)"
+  fi
   : >"$out/progress.txt"
   t0=$(date +%s.%N)
   (
     cd "$BUILD"
     export MPITEST_TIMEOUT=$TIMEOUT
     export MANA_SUITE_LAUNCHER=$launcher MANA_SUITE_REPO=$REPO MANA_SUITE_PROGRESS=$out/progress.txt
-    if mode_is_mana "$mode"; then
+    if [ -n "$rstmpi" ]; then
+      mkdir -p "$out/ckpt-logs"
+      export MANA_SUITE_CKPT=$rstmpi MANA_SUITE_HOLDLIB=$out/holdlib/libmanasuite_hold.so
+      export MANA_SUITE_CKPTDIR=$out/ckpt MANA_SUITE_CKPTRESULTS=$out/ckpt-results.tsv
+      export MANA_SUITE_CKPTLOGDIR=$out/ckpt-logs
+    elif mode_is_mana "$mode"; then
       export MANA_SUITE_MANA=1 MANA_SUITE_CKPTDIR=$out/ckpt MANA_SUITE_PORTDIR=$out
       export MANA_SUITE_CKPTLOG=$out/checkpoints.tsv
       [ -n "$INTERVAL" ] && export MANA_SUITE_INTERVAL=$INTERVAL
@@ -498,12 +543,15 @@ for mode in "${MODE_LIST[@]}"; do
     continue
   fi
   rm -rf "$out/ckpt"
-  ckpts=null
-  if [ -f "$out/checkpoints.tsv" ]; then
+  ckpts=null ckres=
+  if [ -n "$rstmpi" ]; then
+    touch "$out/ckpt-results.tsv"; ckres=$out/ckpt-results.tsv
+    nrst=$(awk -F'\t' '$5 == "restarted"' "$out/ckpt-results.tsv" | wc -l)
+  elif [ -f "$out/checkpoints.tsv" ]; then
     ckpts=$(awk -F'\t' '{ n += $1 } END { print n + 0 }' "$out/checkpoints.tsv")
   fi
-  log "$mode: done in ${secs}s${INTERVAL:+ ($ckpts checkpoint generations written)}"
-  record_mode "$mode" ran "" "$secs" "$out/junit.xml" "$out/results.tap" "$out/runtests.log" "$bsecs" "$ckpts"
+  log "$mode: done in ${secs}s${ckres:+ ($nrst jobs checkpointed and restarted)}"
+  record_mode "$mode" ran "" "$secs" "$out/junit.xml" "$out/results.tap" "$out/runtests.log" "$bsecs" "$ckpts" "$ckres"
 done
 
 [ "$ACTION" = build ] && exit $(( setup_failed || unavailable ? 2 : 0 ))

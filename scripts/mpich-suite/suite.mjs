@@ -179,7 +179,34 @@ const PAIRS = [
   ["native-mpich", "mana-mpich"],
   ["native-mpich", "mana-mpich-plainbin"],
   ["native-openmpi", "mana-openmpi"],
+  ["native-mpich", "mana-mpich-ckpt"],
+  ["native-openmpi", "mana-openmpi-ckpt"],
+  ["native-mpich", "mana-mpich-ckpt-openmpi"],
+  ["native-openmpi", "mana-openmpi-ckpt-mpich"],
 ];
+// results of a checkpoint-restart mode that are not a failure
+const OK = new Set(["pass", "pass-nockpt"]);
+// results that do not count in a checkpoint-restart mode's pass rate: no checkpoint was taken
+const NOCKPT = new Set(["pass-nockpt", "fail-nockpt"]);
+
+// A ckpt mode's per-job records (mpiexec.sh, MANA_SUITE_CKPTRESULTS), in the order runtests
+// ran them: dir prog np args status exit detail.
+function readCkptResults(file) {
+  if (!file || !existsSync(file)) return [];
+  return readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => {
+    const [dir, prog, np, args, status, exit, detail] = l.split("\t");
+    return { key: [`${dir}/${prog}`, np, ...(args ? args.split(" ") : [])].join(" "), status, exit: Number(exit), detail: detail ?? "", used: false };
+  });
+}
+
+// runtests' verdict and whether the job was checkpointed and restarted -> one result
+function withCkpt(got, rec) {
+  const ckpt = { status: rec.status, exit: rec.exit, detail: rec.detail };
+  let result = got.result;
+  if (rec.status === "not-taken") result = result === "pass" ? "pass-nockpt" : result === "fail" ? "fail-nockpt" : result;
+  else if (rec.status === "failed" && (result === "fail" || result === "timeout")) result = "ckpt-fail";
+  return { ...got, result, ckpt };
+}
 
 const SHORT = {
   "native-mpich": "nat-mpich",
@@ -187,6 +214,10 @@ const SHORT = {
   "mana-mpich": "mana-mpich",
   "mana-mpich-plainbin": "mana-plain",
   "mana-openmpi": "mana-ompi",
+  "mana-mpich-ckpt": "ckpt-mpich",
+  "mana-openmpi-ckpt": "ckpt-ompi",
+  "mana-mpich-ckpt-openmpi": "ckpt-mpich>ompi",
+  "mana-openmpi-ckpt-mpich": "ckpt-ompi>mpich",
 };
 
 function cmdReport(opts) {
@@ -204,12 +235,16 @@ function cmdReport(opts) {
   for (const r of runs.modes) {
     parsed[r.mode] = r.junit && existsSync(r.junit) ? parseJunit(readFileSync(r.junit, "utf8")) : new Map();
   }
+  const ckptRecs = Object.fromEntries(runs.modes.map((r) => [r.mode, readCkptResults(r.ckptResults)]));
   const tests = manifest.tests.map((t) => {
     const results = {};
+    const key = [t.name, String(t.ranks), ...t.args].join(" ");
     for (const r of runs.modes) {
       // a program that fails to build is reported under a mangled id ("dir/prog [np] [args]")
       const got = parsed[r.mode].get(t.id) || buildFail(parsed[r.mode], t.name);
-      if (got) results[r.mode] = got;
+      const rec = got && ckptRecs[r.mode].find((c) => !c.used && c.key === key);
+      if (rec) rec.used = true;
+      if (got) results[r.mode] = rec ? withCkpt(got, rec) : got;
       else {
         const result = r.status === "ran" ? "not-run" : r.status === "build-failed" ? "build-fail" : "unavailable";
         results[r.mode] = { result, seconds: null, output: r.status === "ran" ? "" : r.message };
@@ -228,13 +263,21 @@ function cmdReport(opts) {
   }
   const totals = {};
   for (const m of modes) {
-    const c = { pass: 0, fail: 0, timeout: 0, "build-fail": 0, skip: 0, "not-run": 0, unavailable: 0 };
+    const c = { pass: 0, "pass-nockpt": 0, fail: 0, "fail-nockpt": 0, "ckpt-fail": 0, timeout: 0, "build-fail": 0, skip: 0, "not-run": 0, unavailable: 0 };
     let secs = 0;
+    let restarted = 0;
     for (const t of tests) {
       c[t.results[m].result] = (c[t.results[m].result] || 0) + 1;
       secs += t.results[m].seconds || 0;
+      if (t.results[m].ckpt?.status === "restarted") restarted++;
     }
-    totals[m] = { ...c, total: tests.length, testSeconds: Number(secs.toFixed(1)) };
+    // the pass rate of a ckpt mode counts only the jobs a checkpoint was taken (or tried) in
+    const counted = tests.length - c.skip - c["pass-nockpt"] - c["fail-nockpt"];
+    const isCkpt = runs.modes.find((r) => r.mode === m)?.restartMpi != null;
+    totals[m] = {
+      ...c, total: tests.length, counted, rate: counted ? Number((c.pass / counted).toFixed(4)) : null,
+      ...(isCkpt ? { restarted } : {}), testSeconds: Number(secs.toFixed(1)),
+    };
   }
   const regressions = [];
   const comparisons = [];
@@ -247,7 +290,7 @@ function cmdReport(opts) {
     for (const t of tests) {
       const n = haveBase ? t.results[nat].result : "pass";
       const g = t.results[mana].result;
-      if (n === "pass" && g !== "pass") {
+      if (n === "pass" && !OK.has(g)) {
         regressions.push({ test: t.id, native: nat, mana, nativeResult: n, manaResult: g, baseline: haveBase ? "measured" : "assumed-pass" });
       }
     }
@@ -269,7 +312,8 @@ function cmdReport(opts) {
   // ---- text table
   const w0 = Math.min(60, Math.max(24, ...tests.map((t) => t.id.length)));
   const cols = modes.map((m) => Math.max((SHORT[m] || m).length, 10));
-  const cell = (r) => (r.result === "pass" || r.result === "fail" || r.result === "timeout" ? `${r.result} ${fmtSec(r.seconds)}` : r.result);
+  const timed = new Set(["pass", "fail", "timeout", "pass-nockpt", "fail-nockpt", "ckpt-fail"]);
+  const cell = (r) => (timed.has(r.result) ? `${r.result} ${fmtSec(r.seconds)}` : r.result);
   const pad = (s, n) => (s.length > n ? s.slice(0, n - 1) + "~" : s.padEnd(n));
   const lines = [];
   lines.push([pad("test", w0), ...modes.map((m, i) => pad(SHORT[m] || m, cols[i] + 7))].join(" | "));
@@ -278,12 +322,17 @@ function cmdReport(opts) {
     lines.push([pad(t.id, w0), ...modes.map((m, i) => pad(cell(t.results[m]), cols[i] + 7))].join(" | "));
   }
   lines.push("-".repeat(lines[0].length));
-  for (const key of ["pass", "fail", "timeout", "build-fail", "skip", "not-run", "unavailable"]) {
+  for (const key of ["pass", "pass-nockpt", "fail", "fail-nockpt", "ckpt-fail", "timeout", "build-fail", "skip", "not-run", "unavailable"]) {
     if (!modes.some((m) => totals[m][key])) continue;
     lines.push([pad(key, w0), ...modes.map((m, i) => pad(String(totals[m][key]), cols[i] + 7))].join(" | "));
   }
+  const rateCell = (m) => (totals[m].rate == null ? "-" : `${totals[m].pass}/${totals[m].counted} ${(100 * totals[m].rate).toFixed(0)}%`);
+  lines.push([pad("pass rate (pass/counted)", w0), ...modes.map((m, i) => pad(rateCell(m), cols[i] + 7))].join(" | "));
   lines.push([pad("configure+build seconds", w0), ...runs.modes.map((r, i) => pad(r.buildSeconds == null ? "-" : String(r.buildSeconds), cols[i] + 7))].join(" | "));
-  if (runs.modes.some((r) => r.checkpoints != null)) {
+  if (runs.modes.some((r) => r.restartMpi != null)) {
+    lines.push([pad("checkpointed + restarted", w0), ...modes.map((m, i) => pad(totals[m].restarted == null ? "-" : String(totals[m].restarted), cols[i] + 7))].join(" | "));
+  }
+  if (runs.modes.some((r) => r.checkpoints != null && r.restartMpi == null)) {
     lines.push([pad("checkpoint generations", w0), ...runs.modes.map((r, i) => pad(r.checkpoints == null ? "-" : String(r.checkpoints), cols[i] + 7))].join(" | "));
   }
   lines.push([pad("run seconds (mode)", w0), ...runs.modes.map((r, i) => pad(r.seconds == null ? "-" : String(r.seconds), cols[i] + 7))].join(" | "));
@@ -303,6 +352,20 @@ function cmdReport(opts) {
     for (const g of regressions) {
       if (failedBuild.has(g.mana)) continue;
       process.stdout.write(`  ${g.test}  [${g.mana}: ${g.manaResult}; ${g.native}: ${g.baseline === "measured" ? g.nativeResult : "not run, assumed pass"}]\n`);
+    }
+  }
+  const ckptModes = runs.modes.filter((r) => r.restartMpi != null && r.status === "ran").map((r) => r.mode);
+  if (ckptModes.length) {
+    process.stdout.write(`\ncheckpoint-restart pass rate (only jobs really checkpointed in their middle and restarted count;\n` +
+      `pass-nockpt/fail-nockpt: the job ended before its checkpoint, not counted):\n`);
+    for (const m of ckptModes) {
+      const r = runs.modes.find((x) => x.mode === m);
+      const base = r.launcher;
+      const others = [`mana-${base}`, `native-${base}`].filter((x) => totals[x]).map((x) => `${x} ${rateCell(x)}`);
+      const t = totals[m];
+      process.stdout.write(`  ${m} (launch ${r.launcher}, restart ${r.restartMpi}): ${rateCell(m)}` +
+        ` [restarted ${t.restarted}, pass-nockpt ${t["pass-nockpt"]}, fail-nockpt ${t["fail-nockpt"]}, ckpt-fail ${t["ckpt-fail"]}]` +
+        (others.length ? `; no checkpoint: ${others.join(", ")}` : "") + "\n");
     }
   }
   process.stdout.write(`\nJSON report: ${opts.out}\n`);
