@@ -162,6 +162,7 @@ int replay_all(char *err, size_t errlen) {
      after the file was opened, an attribute a key made after its object */
   int rc = shim_files_restore(err, errlen);
   if (rc == 0) rc = shim_attrs_restore(err, errlen);
+  if (rc == 0) vh_free_dead();
   replay_running = 0;
   return rc;
 }

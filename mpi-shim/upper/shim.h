@@ -75,6 +75,7 @@ static inline void shim_leave(void) {
 
 /* Virtual handles (vh.c). */
 void vh_init(void);
+void vh_free_dead(void); /* after a restart's replay */
 uint64_t vh_real(int kind, int64_t v);
 int64_t vh_make(int kind, uint64_t real);
 void vh_update(int kind, int64_t *v, uint64_t real);

@@ -191,8 +191,28 @@ void vh_reset(void) {
   /* the user handles keep their slots; their real values are refilled by the replay */
   for (int k = 0; k < VK_COUNT; k++)
     for (uint32_t i = 0; i < tables[k].used; i++)
-      if (tables[k].next_free[i] == LIVE) tables[k].real[i] = 0;
+      if (tables[k].next_free[i] == LIVE || tables[k].next_free[i] == DEAD) tables[k].real[i] = 0;
   vh_init();
+}
+
+/* After a restart's replay: the objects the application had freed before the checkpoint were
+   made again (later records may use them); the local ones are freed again now, so the new
+   lower half does not keep them for the rest of the run (MPICH reports leaked datatypes at
+   MPI_Finalize). Communicators (their free is collective) and the other kinds stay. */
+void vh_free_dead(void) {
+  static const int kinds[] = {VK_DATATYPE, VK_GROUP, VK_OP};
+  for (size_t n = 0; n < sizeof kinds / sizeof kinds[0]; n++) {
+    int k = kinds[n];
+    struct vh_table *t = &tables[k];
+    for (uint32_t i = 0; i < t->used; i++) {
+      if (t->next_free[i] != DEAD || t->real[i] == 0 || t->real[i] == null_real[k]) continue;
+      uint64_t r = t->real[i];
+      if (k == VK_DATATYPE) LH_CALL(MPI_Type_free, &r);
+      else if (k == VK_GROUP) LH_CALL(MPI_Group_free, &r);
+      else LH_CALL(MPI_Op_free, &r);
+      t->real[i] = 0;
+    }
+  }
 }
 
 int64_t vh_make(int kind, uint64_t real) {
