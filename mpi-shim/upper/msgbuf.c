@@ -50,7 +50,9 @@ static struct mb_msg *queue, **queue_end = &queue, *matched;
 
 int64_t mb_drain(MPI_Comm comm) {
   uint64_t real = vh_real(VK_COMM, comm);
-  if (real == vh_null(VK_COMM)) return 0; /* freed since */
+  /* freed since, or made by an MPI_Comm_idup not complete yet (no real handle to ask: Open MPI
+     would take 0 for a communicator and crash); its messages are drained once it completes */
+  if (real == 0 || real == vh_null(VK_COMM)) return 0;
   uint64_t byte = vh_real(VK_DATATYPE, MPI_BYTE);
   int64_t n = 0;
   for (;;) {
