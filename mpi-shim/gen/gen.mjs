@@ -192,7 +192,12 @@ function upperBody(f) {
   // `preinit`: callable before MPI_Init (MPI-4's Info calls), which then loads the lower half
   if (f.flags.preinit) lines.unshift("if (__builtin_expect(!shim_lh, 0)) shim_preinit();");
   const comm = f.params.find((p) => p.kind === "h_in" && p.base === "MPI_Comm");
-  if (f.flags.collective && comm) lines.push(`shim_coll_begin(${comm.name});`);
+  const sync = f.flags.sync;
+  if (f.flags.collective && comm) lines.push(`shim_coll_${sync === "intercomm" ? "count" : "begin"}(${comm.name});`);
+  // `sync`: blocks inside the lower half until every member arrives; wait for them up here first
+  if (sync === true) lines.push(`shim_sync(${comm.name});`);
+  else if (sync === "intercomm") lines.push("shim_sync_intercomm(local_comm, local_leader, peer_comm, remote_leader, tag);");
+  else if (sync) throw new Error(`${f.name}: unknown sync=${sync}`);
   // messages a checkpoint drained into the upper half are matched first (upper/msgbuf.c)
   const mb = MSGBUF_HOOK[f.name];
   if (mb) lines.push(`if (__builtin_expect(shim_mb_live != 0, 0)) { int mb_ = ${mb}; if (mb_ >= 0) { shim_leave(); return mb_; } }`);
@@ -227,9 +232,10 @@ function upperBody(f) {
   // collective counts): derived from the one it was made from
   const newComm = f.params.find((p) => p.kind === "h_out" && p.base === "MPI_Comm");
   const parent = f.params.find((p) => p.kind === "h_in" && p.base === "MPI_Comm");
-  if (newComm && parent) post.push(`if (rc == MPI_SUCCESS) shim_comm_new(${parent.name}, *${newComm.name});`);
+  if (newComm && parent && f.name === "MPI_Comm_create_group") post.push(`if (rc == MPI_SUCCESS) shim_comm_new_group(${parent.name}, *${newComm.name}, tag);`);
+  else if (newComm && parent) post.push(`if (rc == MPI_SUCCESS) shim_${sync === "intercomm" ? "intercomm" : "comm"}_new(${parent.name}, *${newComm.name});`);
   if (isReplayed(f)) post.push(`if (rc == MPI_SUCCESS) ${replayLogCall(f)};`);
-  lines.push(...post, ...cleanup, "shim_leave();", `return ${f.flags.mpi4 ? "shim_ret_mpi4" : "shim_ret"}(rc, "${f.name}");`);
+  lines.push(...post, ...cleanup, ...(sync ? ["shim_sync_end();"] : []), "shim_leave();", `return ${f.flags.mpi4 ? "shim_ret_mpi4" : "shim_ret"}(rc, "${f.name}");`);
   return lines;
 }
 

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mana_plugin.h"
 #include "msgbuf.h"
@@ -48,6 +49,16 @@ static void pause_briefly(int *spins) {
   }
 }
 
+/* The pass: an application thread inside a call that blocks in the lower half until every
+   member arrives (shim_sync) may be let in by the checkpoint thread while the gate is closed,
+   one turn at a time, so that the members already inside get out and their checkpoint threads
+   can join the agreement. Its state changes only under shim_lock: the application thread sets
+   WAITING, YIELDED and FINISHED holding it; the checkpoint thread sets GRANTED (then lets go
+   of it) and takes WAITING/NONE back holding it. */
+enum { PASS_NONE, PASS_WAITING, PASS_GRANTED, PASS_YIELDED, PASS_FINISHED };
+static volatile int pass_state;
+static __thread int pass_mine;
+
 void shim_enter_slow(void) {
   int spins = 0;
   for (;;) {
@@ -55,16 +66,31 @@ void shim_enter_slow(void) {
       if (!__atomic_load_n(&shim_gate, __ATOMIC_ACQUIRE)) return;
       __atomic_store_n(&shim_lock, 0, __ATOMIC_RELEASE);
     }
+    if (pass_mine && __atomic_load_n(&pass_state, __ATOMIC_ACQUIRE) == PASS_GRANTED &&
+        !__atomic_exchange_n(&shim_lock, 1, __ATOMIC_ACQUIRE))
+      return;
     pause_briefly(&spins);
   }
 }
 
-/* The checkpoint thread takes the lower half for itself, gate closed. */
-static void take_lower(void) {
+/* 1 once this rank's MPI_Finalize has begun: every rank has arrived there, no checkpoint
+   can be agreed on any more */
+static volatile int finishing;
+
+/* The checkpoint thread takes the lower half for itself, gate closed; -1 (gate open again) if
+   the application thread entered MPI_Finalize meanwhile (it holds the lower half for good). */
+static int take_lower(void) {
   __atomic_store_n(&shim_gate, 1, __ATOMIC_SEQ_CST);
   int spins = 0;
-  while (__atomic_exchange_n(&shim_lock, 1, __ATOMIC_ACQUIRE)) pause_briefly(&spins);
+  while (__atomic_exchange_n(&shim_lock, 1, __ATOMIC_ACQUIRE)) {
+    if (__atomic_load_n(&finishing, __ATOMIC_ACQUIRE)) {
+      __atomic_store_n(&shim_gate, 0, __ATOMIC_RELEASE);
+      return -1;
+    }
+    pause_briefly(&spins);
+  }
   shim_depth = 1;
+  return 0;
 }
 
 static void give_lower(void) {
@@ -172,15 +198,50 @@ static struct cinfo *cinfo_get(int64_t comm, int create) {
 
 /* Every member makes a communicator from the same parent in the same order, so (parent's
    identity, how many the parent has made) names it the same on all of them. */
-void shim_comm_new(MPI_Comm parent, MPI_Comm comm) {
-  if (comm == MPI_COMM_NULL) return;
-  struct cinfo *p = cinfo_get(parent, 1);
-  uint64_t x = p->gid * 0x100000001B3ull ^ ++p->ncreated;
+static uint64_t gid_mix(uint64_t a, uint64_t b) {
+  uint64_t x = a * 0x100000001B3ull ^ b;
   x ^= x >> 29;
   x *= 0xBF58476D1CE4E5B9ull;
   x ^= x >> 32;
+  return x | 4; /* never 1 (WORLD) or 2 (SELF) */
+}
+
+/* The rank in MPI_COMM_WORLD of a group's rank 0. */
+static int leader_in_world(uint64_t group) {
+  uint64_t wg = 0;
+  int zero = 0, w = -1;
+  if (LH_CALL(MPI_Comm_group, vh_real(VK_COMM, MPI_COMM_WORLD), &wg) != MPI_SUCCESS) return -1;
+  LH_CALL(MPI_Group_translate_ranks, group, 1, &zero, wg, &w);
+  LH_CALL(MPI_Group_free, &wg);
+  return w;
+}
+
+/* What tells apart the communicators one call made from the same parent (the colours of a
+   split, the two halves of an intercommunicator made from one): their members, named by the
+   world rank of the first (of each side). */
+static uint64_t members_key(uint64_t real) {
+  int inter = 0;
+  uint64_t g = 0;
+  LH_CALL(MPI_Comm_test_inter, real, &inter);
+  if (LH_CALL(MPI_Comm_group, real, &g) != MPI_SUCCESS) return 0;
+  uint64_t a = (uint64_t)(uint32_t)leader_in_world(g) + 1;
+  LH_CALL(MPI_Group_free, &g);
+  if (!inter || LH_CALL(MPI_Comm_remote_group, real, &g) != MPI_SUCCESS) return a;
+  uint64_t b = (uint64_t)(uint32_t)leader_in_world(g) + 1;
+  LH_CALL(MPI_Group_free, &g);
+  return a < b ? a << 32 | b : b << 32 | a;
+}
+
+void shim_comm_new(MPI_Comm parent, MPI_Comm comm) {
+  /* every member counts the call, also one it gave MPI_COMM_NULL (MPI_Comm_create) */
+  struct cinfo *p = cinfo_get(parent, 1);
+  uint64_t x = gid_mix(p->gid, ++p->ncreated);
+  if (comm == MPI_COMM_NULL) return;
+  /* (not for a duplicate still in flight: no real one yet, and the parent's members anyway) */
+  uint64_t real = vh_real(VK_COMM, comm);
+  if (!replay_running && real != 0) x = gid_mix(x, members_key(real));
   struct cinfo *c = cinfo_get(comm, 1);
-  c->gid = x | 4; /* never 1 (WORLD) or 2 (SELF) */
+  c->gid = x;
   c->ncoll = 0;
 }
 
@@ -201,6 +262,162 @@ void shim_coll_begin(MPI_Comm comm) {
   c->ncoll++;
 }
 
+/* MPI_Intercomm_create is collective over two local communicators that count apart: a side
+   held at its start (as far as any member of its own communicator) would never come for the
+   other side, already in it. So it is counted without waiting; it ends with a communicator
+   both sides count alike (shim_intercomm_new), where the next collective waits as usual. */
+void shim_coll_count(MPI_Comm comm) {
+  if (comm == MPI_COMM_SELF || replay_running) return;
+  cinfo_get(comm, 1)->ncoll++;
+}
+
+/* ------------------------------------------------------------------ calls that block until all arrive */
+
+/* MPI_Comm_split, MPI_Cart_create, ... block inside the lower half until every member has
+   entered them. A rank inside one holds the lower half, so its checkpoint thread could not
+   join the agreement, while a member the checkpoint stopped before the call never comes: so a
+   rank first waits in the upper half, with nonblocking barriers, until every member has
+   started the call, and only then goes in. While a checkpoint holds the lower half, the
+   members still waiting are let in by the pass, so those inside get out. */
+
+static int64_t fin_v; /* MPI_Finalize's barrier while it is in flight (a virtual request) */
+
+static int64_t post_barrier(MPI_Comm comm) {
+  uint64_t r = 0;
+  if (LH_CALL(MPI_Ibarrier, vh_real(VK_COMM, comm), &r) != MPI_SUCCESS) return MPI_REQUEST_NULL;
+  return shim_req_new(r, SHIM_REQ_COLL);
+}
+
+/* One poll of a virtual request, holding the lower half: 1 once it completed (or failed: the
+   real call that follows reports the error) and is gone. */
+static int polled_done(int64_t *v) {
+  if (*v == MPI_REQUEST_NULL) return 1;
+  uint64_t r = vh_real(VK_REQUEST, *v);
+  int flag = 0;
+  if (LH_CALL(lh_test_spin, &r, &flag, NULL, SHIM_SPINS) != MPI_SUCCESS) return 1;
+  if (flag) vh_update(VK_REQUEST, v, r);
+  return flag;
+}
+
+/* Between polls the lower half is let go: a turn granted by the checkpoint thread ends here. */
+static void sync_turn(unsigned *polls) {
+  if (pass_mine && __atomic_load_n(&pass_state, __ATOMIC_ACQUIRE) == PASS_GRANTED)
+    __atomic_store_n(&pass_state, PASS_YIELDED, __ATOMIC_RELEASE);
+  shim_leave();
+  shim_wait_turn(polls, SHIM_SPINS);
+  shim_enter();
+}
+
+static void wait_polled(int64_t v, unsigned *polls) {
+  while (!polled_done(&v)) sync_turn(polls);
+}
+
+/* Whether this call should wait for the others first: only with checkpoints armed, outside
+   the replay, and from the application (not from a callback inside the lower half). The
+   thread takes the pass for itself (one at a time: MPI calls are serialized anyway). */
+static int sync_begin(void) {
+  if (!ck_ready || replay_running || shim_depth != 1) return 0;
+  int none = PASS_NONE;
+  if (__atomic_compare_exchange_n(&pass_state, &none, PASS_WAITING, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) pass_mine = 1;
+  return 1;
+}
+
+void shim_sync(MPI_Comm comm) {
+  if (comm == MPI_COMM_SELF || !sync_begin()) return;
+  /* on an intercommunicator a barrier's completion says only that the other side has
+     arrived; after two, this side has too */
+  int inter = 0;
+  LH_CALL(MPI_Comm_test_inter, vh_real(VK_COMM, comm), &inter);
+  unsigned polls = 0;
+  for (int k = 0; k < (inter ? 2 : 1); k++) wait_polled(post_barrier(comm), &polls);
+}
+
+/* The two groups meet through their leaders on peer_comm: each leader, once its own group
+   has arrived, exchanges an empty message with the other (the tag the application gave for
+   that), and a second barrier tells its group. */
+void shim_sync_intercomm(MPI_Comm local_comm, int local_leader, MPI_Comm peer_comm, int remote_leader, int tag) {
+  if (!sync_begin()) return;
+  unsigned polls = 0;
+  wait_polled(post_barrier(local_comm), &polls);
+  int me = -1;
+  LH_CALL(MPI_Comm_rank, vh_real(VK_COMM, local_comm), &me);
+  if (me == local_leader) {
+    /* through the wrappers: counted, and matched against messages a drain kept */
+    MPI_Request rq[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+    char in = 0, out = 0;
+    PMPI_Irecv(&in, 0, MPI_BYTE, remote_leader, tag, peer_comm, &rq[0]);
+    PMPI_Isend(&out, 0, MPI_BYTE, remote_leader, tag, peer_comm, &rq[1]);
+    for (int i = 0; i < 2; i++) wait_polled((int64_t)rq[i], &polls);
+  }
+  wait_polled(post_barrier(local_comm), &polls);
+}
+
+/* MPI_Comm_create_group involves only the group's members: the parent's count of creations
+   stays as the others see it; the members and the tag name the new one. */
+void shim_comm_new_group(MPI_Comm parent, MPI_Comm comm, int tag) {
+  if (comm == MPI_COMM_NULL) return;
+  uint64_t x = gid_mix(cinfo_get(parent, 1)->gid ^ 0x9E3779B97F4A7C15ull, (uint64_t)(uint32_t)tag);
+  uint64_t real = vh_real(VK_COMM, comm);
+  if (!replay_running && real != 0) x = gid_mix(x, members_key(real));
+  struct cinfo *c = cinfo_get(comm, 1);
+  c->gid = x;
+  c->ncoll = 0;
+}
+
+/* An intercommunicator's two groups made it from different local communicators: each names
+   it from its own, then the two names are exchanged over it and combined alike on both sides
+   (so a checkpoint counts its collectives as one communicator's). Called inside
+   MPI_Intercomm_create, every member still there. */
+void shim_intercomm_new(MPI_Comm local_comm, MPI_Comm inter) {
+  if (inter == MPI_COMM_NULL) return;
+  shim_comm_new(local_comm, inter);
+  if (!ck_ready || replay_running || shim_depth != 1) return;
+  struct cinfo *c = cinfo_get(inter, 1);
+  int64_t mine = (int64_t)c->gid, theirs = 0;
+  uint64_t r = 0;
+  if (LH_CALL(MPI_Iallreduce, &mine, &theirs, 1, vh_real(VK_DATATYPE, MPI_LONG), vh_real(VK_OP, MPI_MAX),
+              vh_real(VK_COMM, inter), &r) != MPI_SUCCESS)
+    return;
+  unsigned polls = 0;
+  for (int flag = 0;;) {
+    if (LH_CALL(lh_test_spin, &r, &flag, NULL, SHIM_SPINS) != MPI_SUCCESS) return;
+    if (flag) break;
+    sync_turn(&polls);
+  }
+  uint64_t a = (uint64_t)mine, b = (uint64_t)theirs;
+  c = cinfo_get(inter, 1);
+  c->gid = gid_mix(a < b ? a : b, a < b ? b : a);
+}
+
+void shim_sync_end(void) {
+  if (!pass_mine) return;
+  pass_mine = 0;
+  int granted = __atomic_load_n(&pass_state, __ATOMIC_ACQUIRE) == PASS_GRANTED;
+  __atomic_store_n(&pass_state, granted ? PASS_FINISHED : PASS_NONE, __ATOMIC_RELEASE);
+}
+
+/* MPI_Finalize blocks in the lower half until every rank is there, for good: a barrier first
+   (an ordinary collective, so a checkpoint can land while it is in flight), then `finishing`,
+   after which this rank refuses checkpoints and any checkpoint thread still agreeing gives up
+   (every rank has arrived, none will agree again). */
+void shim_finalize_sync(void) {
+  if (!ck_ready) return;
+  shim_enter();
+  shim_coll_begin(MPI_COMM_WORLD);
+  int64_t v = post_barrier(MPI_COMM_WORLD);
+  fin_v = v;
+  unsigned polls = 0;
+  while (!polled_done(&v)) {
+    fin_v = v;
+    shim_leave();
+    shim_wait_turn(&polls, SHIM_SPINS);
+    shim_enter();
+  }
+  fin_v = 0;
+  __atomic_store_n(&finishing, 1, __ATOMIC_RELEASE);
+  shim_leave();
+}
+
 /* ------------------------------------------------------------------ the drain */
 
 /* Calls the lower half directly: the checkpoint thread holds it already. */
@@ -216,11 +433,52 @@ void shim_coll_begin(MPI_Comm comm) {
 
 
 
+/* Lets the application thread waiting in shim_sync take one turn in the lower half (it stops
+   at its next poll, or once through its call). */
+static void serve_pass(void) {
+  if (__atomic_load_n(&pass_state, __ATOMIC_ACQUIRE) != PASS_WAITING) return;
+  __atomic_store_n(&pass_state, PASS_GRANTED, __ATOMIC_RELEASE);
+  shim_depth = 0;
+  __atomic_store_n(&shim_lock, 0, __ATOMIC_RELEASE);
+  int spins = 0, st;
+  while ((st = __atomic_load_n(&pass_state, __ATOMIC_ACQUIRE)) == PASS_GRANTED) pause_briefly(&spins);
+  while (__atomic_exchange_n(&shim_lock, 1, __ATOMIC_ACQUIRE)) pause_briefly(&spins);
+  shim_depth = 1;
+  __atomic_store_n(&pass_state, st == PASS_YIELDED ? PASS_WAITING : PASS_NONE, __ATOMIC_RELEASE);
+}
+
+/* MPI_Finalize's barrier has completed here: every rank is in MPI_Finalize or on its way. */
+static int finalize_seen(void) {
+  if (__atomic_load_n(&finishing, __ATOMIC_ACQUIRE)) return 1;
+  if (!fin_v) return 0;
+  int flag = 0;
+  struct lh_status st;
+  return CK(MPI_Request_get_status, vh_real(VK_REQUEST, fin_v), &flag, &st) == MPI_SUCCESS && flag;
+}
+
+#define CK_FINISHING (-1)
+/* The checkpoint thread's wait on its own request (it holds the lower half): members waiting
+   to enter a call that blocks until all arrive get their turns meanwhile. CK_FINISHING when
+   the job has reached MPI_Finalize (the agreement will never complete). */
+static int ck_wait(uint64_t *r) {
+  for (unsigned polls = 0;; shim_wait_turn(&polls, SHIM_SPINS)) {
+    int flag = 0;
+    int rc = CK(lh_test_spin, r, &flag, NULL, SHIM_SPINS);
+    if (rc != MPI_SUCCESS || flag) return rc;
+    serve_pass();
+    if (finalize_seen()) return CK_FINISHING;
+  }
+}
+
 struct scan {
   int64_t pending;     /* send, collective and other requests not complete yet */
   int64_t pcoll;       /* persistent collective requests (not supported by checkpoints yet) */
 };
 
+static void dbg_req(int64_t v, uint64_t *real, struct shim_req *m, void *arg) {
+  (void)arg;
+  fprintf(stderr, "  [%d] req %lx real %lx kind %d done %d cancelled %d comm %lx\n", getpid(), (long)v, (long)*real, m->kind, m->done, m->cancelled, (long)m->comm);
+}
 static void scan_req(int64_t v, uint64_t *real, struct shim_req *m, void *arg) {
   struct scan *s = arg;
   (void)v;
@@ -260,22 +518,23 @@ static int agree(int *quiet, int *calm, int64_t drained, int64_t *drained_all, c
   int64_t kmax = 0;
   uint64_t r;
   int rc = CK(MPI_Iallreduce, &k, &kmax, 1, dt_long, op_max, ck_comm, &r);
-  if (rc == MPI_SUCCESS) rc = shim_wait(&r, NULL);
+  if (rc == MPI_SUCCESS) rc = ck_wait(&r);
   if (rc != MPI_SUCCESS) goto fail;
   int size = 0;
   CK(MPI_Comm_size, ck_comm, &size);
   int64_t *mine = calloc((size_t)(2 * kmax + 1), sizeof *mine);
   int64_t *all = calloc((size_t)(2 * kmax + 1) * (size_t)size, sizeof *all);
   if (!mine || !all) shim_die("out of memory");
+  /* (a pass granted meanwhile may have made communicators: they wait for the next round) */
   int n = 0;
-  for (uint32_t i = 0; i < ccap; i++)
+  for (uint32_t i = 0; i < ccap && n < kmax; i++)
     if (ctab[i].comm && ctab[i].comm != MPI_COMM_SELF && ctab[i].gid) {
       mine[2 * n] = (int64_t)ctab[i].gid;
       mine[2 * n + 1] = (int64_t)ctab[i].ncoll;
       n++;
     }
   rc = CK(MPI_Iallgather, mine, (int)(2 * kmax * 8), dt_byte, all, (int)(2 * kmax * 8), dt_byte, ck_comm, &r);
-  if (rc == MPI_SUCCESS) rc = shim_wait(&r, NULL);
+  if (rc == MPI_SUCCESS) rc = ck_wait(&r);
   if (rc != MPI_SUCCESS) { free(mine); free(all); goto fail; }
   int64_t behind = 0;
   for (uint32_t i = 0; i < ccap; i++) {
@@ -291,20 +550,36 @@ static int agree(int *quiet, int *calm, int64_t drained, int64_t *drained_all, c
   free(all);
   struct scan s = {0};
   vh_req_foreach(scan_req, &s);
+  /* a member waiting for the pass is not at a point to be saved at */
+  if (__atomic_load_n(&pass_state, __ATOMIC_ACQUIRE) == PASS_WAITING) s.pending++;
   int64_t local[5] = {behind, s.pending, (int64_t)(shim_nsent - shim_nrecvd), drained, s.pcoll}, global[5];
   rc = CK(MPI_Iallreduce, local, global, 5, dt_long, op_sum, ck_comm, &r);
-  if (rc == MPI_SUCCESS) rc = shim_wait(&r, NULL);
+  if (rc == MPI_SUCCESS) rc = ck_wait(&r);
   if (rc != MPI_SUCCESS) goto fail;
   if (global[4] > 0) {
     snprintf(err, errlen, "the job has %ld persistent collective requests (MPI_Allreduce_init, ...); checkpoints of jobs using MPI-4 persistent collectives are not supported yet", (long)global[4]);
     return -1;
+  }
+  if (getenv("MANA_DEBUG_AGREE")) {
+    static double last;
+    double now = MPI_Wtime();
+    if (now - last > 1.0) {
+      last = now;
+      fprintf(stderr, "agree[%d]: behind=%ld pending=%ld inflight=%ld pass=%d | global %ld %ld %ld\n", getpid(), (long)local[0], (long)local[1], (long)local[2], pass_state, (long)global[0], (long)global[1], (long)global[2]);
+      vh_req_foreach(dbg_req, NULL);
+      for (uint32_t i = 0; i < ccap; i++)
+        if (ctab[i].comm && ctab[i].gid && ctab[i].ncoll != ctab[i].target) fprintf(stderr, "  [%d] comm %lx gid %lx ncoll %lu target %lu\n", getpid(), (long)ctab[i].comm, (long)ctab[i].gid, (unsigned long)ctab[i].ncoll, (unsigned long)ctab[i].target);
+    }
   }
   *quiet = global[0] == 0 && global[1] == 0 && global[2] == 0;
   *calm = global[0] == 0;
   *drained_all = global[3];
   return 0;
 fail:
-  snprintf(err, errlen, "the MPI library failed during the checkpoint's agreement (error class %d)", rc);
+  if (rc == CK_FINISHING)
+    snprintf(err, errlen, "the job has reached MPI_Finalize (it is finishing); no checkpoint taken");
+  else
+    snprintf(err, errlen, "the MPI library failed during the checkpoint's agreement (error class %d)", rc);
   return -1;
 }
 
@@ -338,7 +613,13 @@ static void cancel_recv(int64_t v, uint64_t *real, struct shim_req *m, void *arg
   *real = r;
 }
 
+static int finishing_error(char *err, size_t errlen) {
+  snprintf(err, errlen, "the job has reached MPI_Finalize (it is finishing); no checkpoint taken");
+  return -1;
+}
+
 static int presuspend(char *err, size_t errlen) {
+  if (__atomic_load_n(&finishing, __ATOMIC_ACQUIRE)) return finishing_error(err, errlen);
   if (!ck_ready) return 0;
   const char *t = getenv("MANA_MPI_DRAIN_TIMEOUT");
   double limit = t && *t ? atof(t) : 60.0;
@@ -347,7 +628,10 @@ static int presuspend(char *err, size_t errlen) {
   int held = 0, idle = 0;
   int64_t drained = 0, drained_all = 0;
   for (int round = 0;; round++) {
-    if (!held) take_lower();
+    if (!held && take_lower() != 0) {
+      __atomic_store_n(&limited, 0, __ATOMIC_RELEASE);
+      return finishing_error(err, errlen);
+    }
     int quiet = 0, calm = 0;
     if (agree(&quiet, &calm, drained, &drained_all, err, errlen) != 0) {
       give_lower();

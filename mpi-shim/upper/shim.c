@@ -223,6 +223,7 @@ void shim_after_init(void) {}
 
 int MPI_Finalize(void) {
   if (state != 1) return MPI_ERR_OTHER;
+  shim_finalize_sync();
   shim_ckpt_stop();
   int rc = LH_CALL(MPI_Finalize);
   LH_CALL_VOID(lh_flush);

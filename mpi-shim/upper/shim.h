@@ -131,7 +131,19 @@ void vh_req_foreach(void (*fn)(int64_t v, uint64_t *real, struct shim_req *m, vo
 /* the checkpoint's counters (ckpt.c) */
 extern uint64_t shim_nsent, shim_nrecvd;
 void shim_coll_begin(MPI_Comm comm);
+void shim_coll_count(MPI_Comm comm); /* counts it without waiting (MPI_Intercomm_create) */
 void shim_comm_new(MPI_Comm parent, MPI_Comm comm);
+/* Calls that block inside the lower half until every member has arrived (MPI_Comm_split,
+   MPI_Cart_create, ...): the wrapper, holding the lower half after shim_coll_begin, first waits
+   in the upper half until every member has started the call (shim_sync), then makes it, then
+   says so (shim_sync_end). See "the pass" in ckpt.c. */
+void shim_sync(MPI_Comm comm);
+void shim_sync_intercomm(MPI_Comm local_comm, int local_leader, MPI_Comm peer_comm, int remote_leader, int tag);
+void shim_sync_end(void);
+void shim_intercomm_new(MPI_Comm local_comm, MPI_Comm inter); /* replaces shim_comm_new there */
+void shim_comm_new_group(MPI_Comm parent, MPI_Comm comm, int tag); /* and for MPI_Comm_create_group */
+/* MPI_Finalize's start: every rank arrives before any enters the lower half's MPI_Finalize */
+void shim_finalize_sync(void);
 /* a request's completion (vh.c calls it when a real request comes back null) */
 void shim_req_done(struct shim_req *m);
 

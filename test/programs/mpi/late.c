@@ -1,0 +1,85 @@
+/* Rank 0 enters a call that blocks until every rank has arrived, the others HOLD_MS later:
+   a checkpoint requested meanwhile finds rank 0 waiting for them. MODE is the call:
+     split     MPI_Comm_split, then an allreduce on each half (the result file);
+     intercomm MPI_Intercomm_create between the even and odd ranks, then MPI_Intercomm_merge
+               and an allreduce on the merged communicator;
+     finalize  the result file first, then MPI_Finalize (a checkpoint then is refused: the job
+               is finishing).
+   Rank 0 says "late: rank 0 enters MODE" on stderr just before the call.
+   usage: late RESULT_FILE MODE HOLD_MS */
+#define _DEFAULT_SOURCE /* usleep */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void arrive(int rank, const char *mode, long hold_ms) {
+  if (rank == 0) {
+    fprintf(stderr, "late: rank 0 enters %s\n", mode);
+    fflush(stderr);
+  } else {
+    usleep((useconds_t)hold_ms * 1000);
+  }
+}
+
+static void result(const char *path, int rank, int size, long v) {
+  long *all = malloc(sizeof(long) * (size_t)size);
+  MPI_Gather(&v, 1, MPI_LONG, all, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+  if (rank == 0) {
+    FILE *f = fopen(path, "w");
+    if (!f) {
+      perror(path);
+      MPI_Abort(MPI_COMM_WORLD, 3);
+    }
+    for (int q = 0; q < size; q++) fprintf(f, "rank %d v=%ld\n", q, all[q]);
+    fclose(f);
+  }
+  free(all);
+}
+
+int main(int argc, char **argv) {
+  MPI_Init(&argc, &argv);
+  if (argc != 4) {
+    fprintf(stderr, "usage: late RESULT_FILE split|intercomm|finalize HOLD_MS\n");
+    MPI_Abort(MPI_COMM_WORLD, 2);
+  }
+  const char *mode = argv[2];
+  long hold = atol(argv[3]);
+  int rank, size;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  long v = rank + 1, s = 0;
+  MPI_Allreduce(&v, &s, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
+  if (strcmp(mode, "split") == 0) {
+    MPI_Comm half;
+    arrive(rank, mode, hold);
+    MPI_Comm_split(MPI_COMM_WORLD, rank % 2, size - rank, &half);
+    MPI_Allreduce(&v, &s, 1, MPI_LONG, MPI_SUM, half);
+    int hr;
+    MPI_Comm_rank(half, &hr);
+    result(argv[1], rank, size, s * 100 + hr);
+    MPI_Comm_free(&half);
+  } else if (strcmp(mode, "intercomm") == 0) {
+    MPI_Comm side, inter, merged;
+    MPI_Comm_split(MPI_COMM_WORLD, rank % 2, rank, &side);
+    arrive(rank, mode, hold);
+    MPI_Intercomm_create(side, 0, MPI_COMM_WORLD, rank % 2 ? 0 : 1, 9, &inter);
+    MPI_Intercomm_merge(inter, rank % 2, &merged);
+    int mr;
+    MPI_Comm_rank(merged, &mr);
+    MPI_Allreduce(&v, &s, 1, MPI_LONG, MPI_SUM, merged);
+    result(argv[1], rank, size, s * 100 + mr);
+    MPI_Comm_free(&merged);
+    MPI_Comm_free(&inter);
+    MPI_Comm_free(&side);
+  } else if (strcmp(mode, "finalize") == 0) {
+    result(argv[1], rank, size, s);
+    arrive(rank, mode, hold);
+  } else {
+    fprintf(stderr, "late: unknown mode %s\n", mode);
+    MPI_Abort(MPI_COMM_WORLD, 2);
+  }
+  MPI_Finalize();
+  return 0;
+}
