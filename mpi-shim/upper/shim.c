@@ -291,12 +291,29 @@ int MPI_Wait(MPI_Request *request, MPI_Status *status) {
 }
 SHIM_PMPI(MPI_Wait)
 
+/* One request after the other, in the order given, as MPICH's own MPI_Waitall completes
+   generalized requests. Testing them all at once (MPI_Testall) goes wrong on MPICH 4.0, natively
+   too: it asserts on several of ROMIO's file requests (io/async_any), and ROMIO moves a
+   nonblocking collective I/O request on only when that request is tested, starting collectives
+   of its own on the file's communicator as it goes, so ranks testing several at once start
+   those in different orders and hang (io/i_aggregation1). Every request completes, as in
+   MPI_Waitall; the statuses' error fields are set when one failed (MPI_ERR_IN_STATUS). */
 int MPI_Waitall(int count, MPI_Request reqs[], MPI_Status statuses[]) {
-  for (unsigned polls = 0;; shim_wait_turn(&polls, 1)) {
-    int flag = 0;
-    int rc = PMPI_Testall(count, reqs, &flag, statuses);
-    if (rc != MPI_SUCCESS || flag) return rc;
+  int first_err = MPI_SUCCESS;
+  for (int i = 0; i < count; i++) {
+    MPI_Status *st = statuses == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &statuses[i];
+    int rc = PMPI_Wait(&reqs[i], st);
+    if (st == MPI_STATUS_IGNORE) {
+      if (first_err == MPI_SUCCESS) first_err = rc;
+      continue;
+    }
+    if (rc != MPI_SUCCESS && first_err == MPI_SUCCESS)
+      for (int j = 0; j < i; j++) statuses[j].MPI_ERROR = MPI_SUCCESS;
+    if (rc != MPI_SUCCESS || first_err != MPI_SUCCESS) st->MPI_ERROR = rc;
+    if (first_err == MPI_SUCCESS) first_err = rc;
   }
+  if (first_err == MPI_SUCCESS) return MPI_SUCCESS;
+  return statuses == MPI_STATUSES_IGNORE ? first_err : MPI_ERR_IN_STATUS;
 }
 SHIM_PMPI(MPI_Waitall)
 
