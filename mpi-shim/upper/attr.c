@@ -7,7 +7,10 @@
 
 #include "shim.h"
 
-struct attr_slot { void *copy, *del, *extra; };
+/* handle: the application's keyval, given to its functions: the real library calls a delete
+   function after the key is freed too (attributes on MPI_COMM_SELF at MPI_Finalize), when the
+   real keyval no longer maps to a virtual one */
+struct attr_slot { void *copy, *del, *extra; int64_t handle; };
 static struct attr_slot *slots;
 static int n_slots, cap_slots;
 
@@ -19,8 +22,13 @@ static int new_slot(void *copy, void *del, void *extra) {
     slots = realloc(slots, (size_t)cap_slots * sizeof *slots);
     if (!slots) shim_die("out of memory for attribute keys");
   }
-  slots[n_slots] = (struct attr_slot){copy, del, extra};
+  slots[n_slots] = (struct attr_slot){copy, del, extra, 0};
   return n_slots++;
+}
+
+/* Each slot belongs to one key (slots are never reused). */
+static int slot_key(int slot, uint64_t keyval) {
+  return slots[slot].handle ? (int)slots[slot].handle : (int)vh_from_real(VK_KEYVAL, keyval);
 }
 
 /* Called by the lower half, on this thread, with the lower half's thread pointer in FS (so no
@@ -31,7 +39,7 @@ __attribute__((no_stack_protector)) int shim_attr_copy_upcall(int kind, int slot
   fs_set(shim_upper_fs);
   int rc = MPI_SUCCESS;
   if (slot >= 0 && slot < n_slots && slots[slot].copy) {
-    int key = (int)vh_from_real(VK_KEYVAL, keyval);
+    int key = slot_key(slot, keyval);
     if (kind == 0)
       rc = ((MPI_Comm_copy_attr_function *)slots[slot].copy)((MPI_Comm)vh_from_real(VK_COMM, obj), key,
                                                              slots[slot].extra, in, out, flag);
@@ -51,7 +59,7 @@ __attribute__((no_stack_protector)) int shim_attr_delete_upcall(int kind, int sl
   fs_set(shim_upper_fs);
   int rc = MPI_SUCCESS;
   if (slot >= 0 && slot < n_slots && slots[slot].del) {
-    int key = (int)vh_from_real(VK_KEYVAL, keyval);
+    int key = slot_key(slot, keyval);
     if (kind == 0)
       rc = ((MPI_Comm_delete_attr_function *)slots[slot].del)((MPI_Comm)vh_from_real(VK_COMM, obj), key, val,
                                                               slots[slot].extra);
@@ -91,6 +99,7 @@ static int make_key(int kind, void *copy, void *del, void *extra, int *keyval) {
   int rc = create_key(kind, slot, &real);
   if (rc == MPI_SUCCESS) {
     *keyval = (int)vh_new(VK_KEYVAL, real);
+    slots[slot].handle = *keyval;
     struct key *k = malloc(sizeof *k);
     if (!k) shim_die("out of memory for attribute keys");
     *k = (struct key){keys, kind, slot, *keyval};
