@@ -296,24 +296,17 @@ SHIM_PMPI(MPI_Wait)
    too: it asserts on several of ROMIO's file requests (io/async_any), and ROMIO moves a
    nonblocking collective I/O request on only when that request is tested, starting collectives
    of its own on the file's communicator as it goes, so ranks testing several at once start
-   those in different orders and hang (io/i_aggregation1). Every request completes, as in
-   MPI_Waitall; the statuses' error fields are set when one failed (MPI_ERR_IN_STATUS). */
+   those in different orders and hang (io/i_aggregation1). A failure ends the wait as in MPICH:
+   MPI_ERR_IN_STATUS, the failed request's error in its status, the later ones still pending. */
 int MPI_Waitall(int count, MPI_Request reqs[], MPI_Status statuses[]) {
-  int first_err = MPI_SUCCESS;
   for (int i = 0; i < count; i++) {
-    MPI_Status *st = statuses == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &statuses[i];
-    int rc = PMPI_Wait(&reqs[i], st);
-    if (st == MPI_STATUS_IGNORE) {
-      if (first_err == MPI_SUCCESS) first_err = rc;
-      continue;
-    }
-    if (rc != MPI_SUCCESS && first_err == MPI_SUCCESS)
-      for (int j = 0; j < i; j++) statuses[j].MPI_ERROR = MPI_SUCCESS;
-    if (rc != MPI_SUCCESS || first_err != MPI_SUCCESS) st->MPI_ERROR = rc;
-    if (first_err == MPI_SUCCESS) first_err = rc;
+    int rc = PMPI_Wait(&reqs[i], statuses == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &statuses[i]);
+    if (rc == MPI_SUCCESS) continue;
+    if (statuses != MPI_STATUSES_IGNORE)
+      for (int j = 0; j < count; j++) statuses[j].MPI_ERROR = j < i ? MPI_SUCCESS : j == i ? rc : MPI_ERR_PENDING;
+    return MPI_ERR_IN_STATUS;
   }
-  if (first_err == MPI_SUCCESS) return MPI_SUCCESS;
-  return statuses == MPI_STATUSES_IGNORE ? first_err : MPI_ERR_IN_STATUS;
+  return MPI_SUCCESS;
 }
 SHIM_PMPI(MPI_Waitall)
 
@@ -361,16 +354,18 @@ int MPI_Sendrecv(const void *sendbuf, int sendcount, MPI_Datatype sendtype, int 
   if (rc != MPI_SUCCESS) return rc;
   rc = PMPI_Isend(sendbuf, sendcount, sendtype, dest, sendtag, comm, &r[1]);
   if (rc != MPI_SUCCESS) return rc;
-  rc = PMPI_Waitall(2, r, st);
+  /* both complete, also when the receive fails (a truncated message) */
+  int rrc = PMPI_Wait(&r[0], &st[0]);
+  rc = PMPI_Wait(&r[1], &st[1]);
+  if (rrc != MPI_SUCCESS) rc = rrc;
   if (status != MPI_STATUS_IGNORE) *status = st[0];
-  /* MPICH 4.0's Testall leaves source 0 in the status of a receive from MPI_PROC_NULL */
+  /* MPICH 4.0 may leave source 0 in the status of a receive from MPI_PROC_NULL (its Testall did) */
   if (source == MPI_PROC_NULL && status != MPI_STATUS_IGNORE) {
     status->MPI_SOURCE = MPI_PROC_NULL;
     status->MPI_TAG = MPI_ANY_TAG;
     status->count_lo = 0;
     status->count_hi_and_cancelled &= 1;
   }
-  if (rc == MPI_ERR_IN_STATUS) rc = st[0].MPI_ERROR != MPI_SUCCESS ? st[0].MPI_ERROR : st[1].MPI_ERROR;
   return rc;
 }
 SHIM_PMPI(MPI_Sendrecv)
