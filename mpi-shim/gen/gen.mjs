@@ -444,7 +444,9 @@ function proxyBody(f) {
     const twin = byName.get(f.flags.blocking);
     const req = twin.params[twin.params.length - 1].name;
     o.push(`static int p_${f.name}_spin(${spinParams(f)}) {`,
+      "  errh_once = 0; /* one handler call for one error, as the blocking call (lower/extra.c) */",
       `  int rc = p_${twin.name}(${twin.params.map((p) => p.name).join(", ")});`,
+      "  errh_once = -1;",
       `  if (rc != 0) return rc;`,
       `  return p_lh_test_spin(${req}, lh_flag, lh_st, lh_spins);`, "}", "");
   }

@@ -7,7 +7,10 @@
 
 #include "shim.h"
 
-struct attr_slot { void *copy, *del, *extra; };
+/* handle: the application's keyval, given to its functions: the real library calls a delete
+   function after the key is freed too (attributes on MPI_COMM_SELF at MPI_Finalize), when the
+   real keyval no longer maps to a virtual one */
+struct attr_slot { void *copy, *del, *extra; int64_t handle; };
 static struct attr_slot *slots;
 static int n_slots, cap_slots;
 
@@ -19,8 +22,13 @@ static int new_slot(void *copy, void *del, void *extra) {
     slots = realloc(slots, (size_t)cap_slots * sizeof *slots);
     if (!slots) shim_die("out of memory for attribute keys");
   }
-  slots[n_slots] = (struct attr_slot){copy, del, extra};
+  slots[n_slots] = (struct attr_slot){copy, del, extra, 0};
   return n_slots++;
+}
+
+/* Each slot belongs to one key (slots are never reused). */
+static int slot_key(int slot, uint64_t keyval) {
+  return slots[slot].handle ? (int)slots[slot].handle : (int)vh_from_real(VK_KEYVAL, keyval);
 }
 
 /* Called by the lower half, on this thread, with the lower half's thread pointer in FS (so no
@@ -31,7 +39,7 @@ __attribute__((no_stack_protector)) int shim_attr_copy_upcall(int kind, int slot
   fs_set(shim_upper_fs);
   int rc = MPI_SUCCESS;
   if (slot >= 0 && slot < n_slots && slots[slot].copy) {
-    int key = (int)vh_from_real(VK_KEYVAL, keyval);
+    int key = slot_key(slot, keyval);
     if (kind == 0)
       rc = ((MPI_Comm_copy_attr_function *)slots[slot].copy)((MPI_Comm)vh_from_real(VK_COMM, obj), key,
                                                              slots[slot].extra, in, out, flag);
@@ -51,7 +59,7 @@ __attribute__((no_stack_protector)) int shim_attr_delete_upcall(int kind, int sl
   fs_set(shim_upper_fs);
   int rc = MPI_SUCCESS;
   if (slot >= 0 && slot < n_slots && slots[slot].del) {
-    int key = (int)vh_from_real(VK_KEYVAL, keyval);
+    int key = slot_key(slot, keyval);
     if (kind == 0)
       rc = ((MPI_Comm_delete_attr_function *)slots[slot].del)((MPI_Comm)vh_from_real(VK_COMM, obj), key, val,
                                                               slots[slot].extra);
@@ -91,6 +99,7 @@ static int make_key(int kind, void *copy, void *del, void *extra, int *keyval) {
   int rc = create_key(kind, slot, &real);
   if (rc == MPI_SUCCESS) {
     *keyval = (int)vh_new(VK_KEYVAL, real);
+    slots[slot].handle = *keyval;
     struct key *k = malloc(sizeof *k);
     if (!k) shim_die("out of memory for attribute keys");
     *k = (struct key){keys, kind, slot, *keyval};
@@ -121,9 +130,53 @@ SHIM_PMPI(MPI_Type_create_keyval)
    its kind (and on MPI_COMM_WORLD and MPI_COMM_SELF). After the replay of a restart, which
    made the keys and objects again without any attribute, each value is set again: no copy or
    delete callback runs for it. */
-struct cached { int kind; int64_t obj, key; void *val; };
+struct cached { int kind; int64_t obj, key; void *val; uint64_t seq; size_t idx; };
 static struct cached *cache;
 static size_t n_cache, cap_cache;
+
+/* The order a communicator's attributes were set in: MPI_Finalize deletes those of
+   MPI_COMM_SELF in the reverse order (MPI 2.2), which libraries rely on to shut down in turn;
+   a restart sets them again in that order. seq 0: not set through MPI_Comm_set_attr (copied by
+   MPI_Comm_dup), set again after the others, in key order. */
+struct setorder { int64_t comm, key; uint64_t seq; };
+static struct setorder *order;
+static size_t n_order, cap_order;
+static uint64_t next_seq = 1;
+
+static struct setorder *order_find(int64_t comm, int64_t key) {
+  for (size_t i = 0; i < n_order; i++)
+    if (order[i].comm == comm && order[i].key == key) return &order[i];
+  return NULL;
+}
+
+static void order_add(int64_t comm, int64_t key, uint64_t seq) {
+  if (n_order == cap_order) {
+    cap_order = cap_order ? cap_order * 2 : 16;
+    order = realloc(order, cap_order * sizeof *order);
+    if (!order) shim_die("out of memory for attribute order");
+  }
+  order[n_order++] = (struct setorder){comm, key, seq};
+}
+
+int MPI_Comm_set_attr(MPI_Comm comm, int keyval, void *val) {
+  shim_enter();
+  int rc = LH_CALL(MPI_Comm_set_attr, vh_real(VK_COMM, comm), vh_real(VK_KEYVAL, keyval), val);
+  /* a value replaced keeps its place */
+  if (rc == MPI_SUCCESS && !order_find(comm, keyval)) order_add(comm, keyval, next_seq++);
+  shim_leave();
+  return shim_ret(rc, "MPI_Comm_set_attr");
+}
+SHIM_PMPI(MPI_Comm_set_attr)
+
+int MPI_Comm_delete_attr(MPI_Comm comm, int keyval) {
+  shim_enter();
+  int rc = LH_CALL(MPI_Comm_delete_attr, vh_real(VK_COMM, comm), vh_real(VK_KEYVAL, keyval));
+  struct setorder *o = rc == MPI_SUCCESS ? order_find(comm, keyval) : NULL;
+  if (o) *o = order[--n_order];
+  shim_leave();
+  return shim_ret(rc, "MPI_Comm_delete_attr");
+}
+SHIM_PMPI(MPI_Comm_delete_attr)
 
 struct probe { struct key *k; };
 
@@ -139,7 +192,18 @@ static void probe_obj(int64_t obj, void *arg) {
     cache = realloc(cache, cap_cache * sizeof *cache);
     if (!cache) shim_die("out of memory for cached attributes");
   }
-  cache[n_cache++] = (struct cached){k->kind, obj, k->handle, val};
+  struct setorder *o = k->kind == 0 ? order_find(obj, k->handle) : NULL;
+  cache[n_cache] = (struct cached){k->kind, obj, k->handle, val, o ? o->seq : 0, n_cache};
+  n_cache++;
+}
+
+/* Set order first; then (copied attributes) the oldest key first: keys is newest first, so a
+   higher index in the cache is an older key. */
+static int by_order(const void *a, const void *b) {
+  const struct cached *x = a, *y = b;
+  uint64_t sx = x->seq ? x->seq : UINT64_MAX, sy = y->seq ? y->seq : UINT64_MAX;
+  if (sx != sy) return sx < sy ? -1 : 1;
+  return x->idx < y->idx ? 1 : x->idx > y->idx ? -1 : 0;
 }
 
 void shim_attrs_save(void) {
@@ -153,9 +217,14 @@ void shim_attrs_save(void) {
     }
     vh_foreach_live(k->kind == 0 ? VK_COMM : VK_DATATYPE, probe_obj, &p);
   }
+  /* the order of attributes gone since (their communicator freed) is forgotten */
+  n_order = 0;
+  for (size_t i = 0; i < n_cache; i++)
+    if (cache[i].seq) order_add(cache[i].obj, cache[i].key, cache[i].seq);
 }
 
 int shim_attrs_restore(char *err, size_t errlen) {
+  qsort(cache, n_cache, sizeof *cache, by_order);
   for (size_t i = 0; i < n_cache; i++) {
     struct cached *c = &cache[i];
     uint64_t rk = vh_real(VK_KEYVAL, c->key);

@@ -292,12 +292,22 @@ int MPI_Wait(MPI_Request *request, MPI_Status *status) {
 }
 SHIM_PMPI(MPI_Wait)
 
+/* One request after the other, in the order given, as MPICH's own MPI_Waitall completes
+   generalized requests. Testing them all at once (MPI_Testall) goes wrong on MPICH 4.0, natively
+   too: it asserts on several of ROMIO's file requests (io/async_any), and ROMIO moves a
+   nonblocking collective I/O request on only when that request is tested, starting collectives
+   of its own on the file's communicator as it goes, so ranks testing several at once start
+   those in different orders and hang (io/i_aggregation1). A failure ends the wait as in MPICH:
+   MPI_ERR_IN_STATUS, the failed request's error in its status, the later ones still pending. */
 int MPI_Waitall(int count, MPI_Request reqs[], MPI_Status statuses[]) {
-  for (unsigned polls = 0;; shim_wait_turn(&polls, 1)) {
-    int flag = 0;
-    int rc = PMPI_Testall(count, reqs, &flag, statuses);
-    if (rc != MPI_SUCCESS || flag) return rc;
+  for (int i = 0; i < count; i++) {
+    int rc = PMPI_Wait(&reqs[i], statuses == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &statuses[i]);
+    if (rc == MPI_SUCCESS) continue;
+    if (statuses != MPI_STATUSES_IGNORE)
+      for (int j = 0; j < count; j++) statuses[j].MPI_ERROR = j < i ? MPI_SUCCESS : j == i ? rc : MPI_ERR_PENDING;
+    return MPI_ERR_IN_STATUS;
   }
+  return MPI_SUCCESS;
 }
 SHIM_PMPI(MPI_Waitall)
 
@@ -345,16 +355,18 @@ int MPI_Sendrecv(const void *sendbuf, int sendcount, MPI_Datatype sendtype, int 
   if (rc != MPI_SUCCESS) return rc;
   rc = PMPI_Isend(sendbuf, sendcount, sendtype, dest, sendtag, comm, &r[1]);
   if (rc != MPI_SUCCESS) return rc;
-  rc = PMPI_Waitall(2, r, st);
+  /* both complete, also when the receive fails (a truncated message) */
+  int rrc = PMPI_Wait(&r[0], &st[0]);
+  rc = PMPI_Wait(&r[1], &st[1]);
+  if (rrc != MPI_SUCCESS) rc = rrc;
   if (status != MPI_STATUS_IGNORE) *status = st[0];
-  /* MPICH 4.0's Testall leaves source 0 in the status of a receive from MPI_PROC_NULL */
+  /* MPICH 4.0 may leave source 0 in the status of a receive from MPI_PROC_NULL (its Testall did) */
   if (source == MPI_PROC_NULL && status != MPI_STATUS_IGNORE) {
     status->MPI_SOURCE = MPI_PROC_NULL;
     status->MPI_TAG = MPI_ANY_TAG;
     status->count_lo = 0;
     status->count_hi_and_cancelled &= 1;
   }
-  if (rc == MPI_ERR_IN_STATUS) rc = st[0].MPI_ERROR != MPI_SUCCESS ? st[0].MPI_ERROR : st[1].MPI_ERROR;
   return rc;
 }
 SHIM_PMPI(MPI_Sendrecv)

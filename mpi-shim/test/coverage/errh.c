@@ -33,6 +33,27 @@ int main(int argc, char **argv) {
   rc = MPI_Send(&x, -1, MPI_INT, 0, 0, dup);
   MPI_Error_class(rc, &cls);
   OUT("bad count returns class count %d", cls == MPI_ERR_COUNT);
+  /* MPI_Waitall with a truncated receive in the middle, as MPICH: MPI_ERR_IN_STATUS, the
+     failed request's error in its status, the later one still pending (MPICH calls
+     MPI_COMM_WORLD's handler for it, mana the request's communicator's: both return here) */
+  CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+  for (int pass = 0; pass < 2; pass++) {
+    int big[4] = {1, 2, 3, 4}, small[3][2];
+    MPI_Request rq[3];
+    MPI_Status st[3];
+    for (int i = 0; i < 3; i++) CHECK(MPI_Irecv(small[i], 2, MPI_INT, (cov_rank + n - 1) % n, i, dup, &rq[i]));
+    for (int i = 0; i < 3; i++) CHECK(MPI_Send(big, i == 1 ? 4 : 2, MPI_INT, (cov_rank + 1) % n, i, dup));
+    rc = MPI_Waitall(3, rq, pass == 0 ? st : MPI_STATUSES_IGNORE);
+    MPI_Error_class(rc, &cls);
+    int c[3] = {-1, -1, -1};
+    if (pass == 0)
+      for (int i = 0; i < 3; i++) MPI_Error_class(st[i].MPI_ERROR, &c[i]);
+    OUT("waitall truncated (statuses %d): in_status %d, status classes success %d truncate %d pending %d, left %d",
+        pass == 0, cls == MPI_ERR_IN_STATUS, c[0] == MPI_SUCCESS, c[1] == MPI_ERR_TRUNCATE, c[2] == MPI_ERR_PENDING,
+        rq[2] != MPI_REQUEST_NULL);
+    CHECK(MPI_Wait(&rq[2], MPI_STATUS_IGNORE));
+  }
+  CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL));
   char str[MPI_MAX_ERROR_STRING];
   int len = 0;
   CHECK(MPI_Error_string(MPI_ERR_TRUNCATE, str, &len));

@@ -2,6 +2,12 @@
    pointers, sizes, modes, info, shared and ordered access. */
 #include "cov.h"
 
+static int file_errs;
+static void count_file_err(MPI_File *fh, int *code, ...) {
+  (void)fh, (void)code;
+  file_errs++;
+}
+
 int main(int argc, char **argv) {
   cov_init(&argc, &argv);
   int n, r = cov_rank;
@@ -165,10 +171,24 @@ int main(int argc, char **argv) {
   CHECK(MPI_File_open(MPI_COMM_WORLD, path, MPI_MODE_RDONLY, MPI_INFO_NULL, &fh));
   CHECK(MPI_File_read_at(fh, 4, in, 1, MPI_INT, &st));
   OUT("reopen read %d", in[0]);
+  /* a user handler runs once per failed call (MPICH's nonblocking file calls, which mana's
+     blocking collective ones start, call it twice) */
+  MPI_Errhandler feh;
+  CHECK(MPI_File_create_errhandler(count_file_err, &feh));
+  CHECK(MPI_File_set_errhandler(fh, feh));
+  CHECK(MPI_Errhandler_free(&feh));
   int wrc = MPI_File_write_at(fh, 0, in, 1, MPI_INT, &st);
   int wcls = -1;
   MPI_Error_class(wrc, &wcls);
-  OUT("write to read-only fails %d", wrc != MPI_SUCCESS);
+  OUT("write to read-only fails %d, handler calls %d", wrc != MPI_SUCCESS, file_errs);
+#ifdef IO_EXTRA
+  /* Open MPI 4.1's collective write of a read-only file succeeds on some ranks natively */
+  file_errs = 0;
+  int arc = MPI_File_write_at_all(fh, 0, in, 1, MPI_INT, &st);
+  int src = MPI_File_write_shared(fh, in, 1, MPI_INT, &st);
+  OUT("collective and shared writes to read-only fail %d %d, handler calls %d", arc != MPI_SUCCESS,
+      src != MPI_SUCCESS, file_errs);
+#endif
   CHECK(MPI_File_close(&fh));
   MPI_Barrier(MPI_COMM_WORLD);
   if (r == 0) CHECK(MPI_File_delete(path, MPI_INFO_NULL));

@@ -2,8 +2,10 @@
    it a user handler (freed at once: it stays attached); a file gets a user file handler. Each
    step makes errors on purpose: a send to a rank that does not exist on each communicator
    (on WORLD it must come back as MPI_ERR_RANK instead of ending the job), an explicit
-   MPI_Comm_call_errhandler and MPI_File_call_errhandler (not a failing file read: MPICH's
-   MPI_File_iread_at, which the shim's blocking read uses, calls a file's handler twice).
+   MPI_Comm_call_errhandler and MPI_File_call_errhandler, and a read of the write-only file,
+   which calls the file's handler once (MPICH's nonblocking reads call it twice: the shim's
+   blocking read must not show it). Not a collective read: natively, Open MPI's
+   MPI_File_read_at_all of a write-only file succeeds on 3 ranks (MPICH's fails).
    The handlers count their calls; the counts and error classes feed the result.
    usage: errhand RESULT_FILE STEPS PAUSE_MS */
 #include "suite.h"
@@ -51,6 +53,9 @@ int main(int argc, char **argv) {
     MPI_Send(&x, 1, MPI_LONG, size + 3, 0, dup); /* the user handler counts it */
     if (s % 3 == rank % 3) MPI_Comm_call_errhandler(dup, MPI_ERR_OTHER);
     if (s % 2 == 0) MPI_File_call_errhandler(fh, MPI_ERR_IO);
+    char in[8];
+    MPI_Status st;
+    if (s % 4 == 1) MPI_File_read_at(fh, 0, in, 8, MPI_BYTE, &st);
     long sum = 0, mine = x + comm_calls + file_calls;
     MPI_Allreduce(&mine, &sum, 1, MPI_LONG, MPI_SUM, dup);
     x = (x * 31 + sum + s) % M;
