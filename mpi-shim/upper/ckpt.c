@@ -472,6 +472,8 @@ static int ck_wait(uint64_t *r) {
 
 struct scan {
   int64_t pending;     /* send, collective and other requests not complete yet */
+  int64_t oldest;      /* the collective request started first among those not complete */
+  uint64_t oldest_seq;
   int64_t pcoll;       /* persistent collective requests (not supported by checkpoints yet) */
 };
 
@@ -481,7 +483,6 @@ static void dbg_req(int64_t v, uint64_t *real, struct shim_req *m, void *arg) {
 }
 static void scan_req(int64_t v, uint64_t *real, struct shim_req *m, void *arg) {
   struct scan *s = arg;
-  (void)v;
   /* an inactive persistent request has nothing in the lower half (an active one is a send or
      a receive like any other: persist.c) */
   if (m->kind == SHIM_REQ_PERSISTENT) return;
@@ -492,7 +493,14 @@ static void scan_req(int64_t v, uint64_t *real, struct shim_req *m, void *arg) {
   if (m->done || m->cancelled) return;
   int flag = 0;
   struct lh_status st;
-  /* drives progress without consuming the application's request */
+  if (m->kind == SHIM_REQ_COLL) {
+    /* the oldest is tested after the walk (test_oldest_coll) */
+    s->pending++;
+    if (!s->oldest || m->seq < s->oldest_seq) s->oldest = v, s->oldest_seq = m->seq;
+    return;
+  }
+  /* drives progress without consuming the application's request (a receive may be cancelled
+     yet; a duplication's completion binds its communicator) */
   if (CK(MPI_Request_get_status, *real, &flag, &st) != MPI_SUCCESS) return;
   if (flag) {
     m->done = 1;
@@ -504,6 +512,24 @@ static void scan_req(int64_t v, uint64_t *real, struct shim_req *m, void *arg) {
   } else if (m->kind != SHIM_REQ_RECV) {
     s->pending++;
   }
+}
+
+/* A collective request is tested, not only looked at: MPICH's MPI_Request_get_status never
+   advances ROMIO's nonblocking collective I/O, which moves on only when its request is tested,
+   starting collectives of its own as it goes. So only the oldest is tested (the order every
+   rank started them in, whatever the order of the handles), and once complete it is consumed
+   and a completed stand-in with its status takes its place. */
+static void test_oldest_coll(struct scan *s) {
+  if (!s->oldest) return;
+  struct shim_req *m = vh_req_meta(s->oldest);
+  uint64_t r = vh_real(VK_REQUEST, s->oldest);
+  int flag = 0;
+  struct lh_status st;
+  if (!m || CK(MPI_Test, &r, &flag, &st) != MPI_SUCCESS || !flag) return;
+  m->done = 1;
+  m->st = st;
+  if (CK(lh_completed, &st, &r) == MPI_SUCCESS) vh_set_real(VK_REQUEST, s->oldest, r);
+  s->pending--;
 }
 
 /* One round of agreement: targets for every communicator, and whether the job is quiet.
@@ -550,6 +576,7 @@ static int agree(int *quiet, int *calm, int64_t drained, int64_t *drained_all, c
   free(all);
   struct scan s = {0};
   vh_req_foreach(scan_req, &s);
+  test_oldest_coll(&s);
   /* a member waiting for the pass is not at a point to be saved at */
   if (__atomic_load_n(&pass_state, __ATOMIC_ACQUIRE) == PASS_WAITING) s.pending++;
   int64_t local[5] = {behind, s.pending, (int64_t)(shim_nsent - shim_nrecvd), drained, s.pcoll}, global[5];
@@ -560,6 +587,8 @@ static int agree(int *quiet, int *calm, int64_t drained, int64_t *drained_all, c
     snprintf(err, errlen, "the job has %ld persistent collective requests (MPI_Allreduce_init, ...); checkpoints of jobs using MPI-4 persistent collectives are not supported yet", (long)global[4]);
     return -1;
   }
+  /* MANA_DEBUG_AGREE=1: once a second, what this rank brings to the agreement (a checkpoint
+     that does not converge: docs/mpi-checkpoint.md) */
   if (getenv("MANA_DEBUG_AGREE")) {
     static double last;
     double now = MPI_Wtime();
