@@ -323,7 +323,8 @@ static int sync_begin(void) {
 }
 
 void shim_sync(MPI_Comm comm) {
-  if (comm == MPI_COMM_SELF || !sync_begin()) return;
+  /* (a communicator already freed: the call reports it) */
+  if (comm == MPI_COMM_SELF || comm == MPI_COMM_NULL || vh_real(VK_COMM, comm) == vh_null(VK_COMM) || !sync_begin()) return;
   /* on an intercommunicator a barrier's completion says only that the other side has
      arrived; after two, this side has too */
   int inter = 0;
