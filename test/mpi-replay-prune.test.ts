@@ -1,0 +1,121 @@
+// A restart replays only the MPI calls whose objects are still needed (issue 5, week-long
+// jobs): test/programs/mpi/churn.c makes and frees a communicator (MPI_Comm_dup) and a
+// datatype (MPI_Type_vector) in every step, and every 50 steps a split, a communicator made
+// from a group and an intercommunicator merged, all freed again; a few objects live on made
+// from freed ones. Real launchers, real ranks, real coordinators:
+// 1. launch on MPICH / Open MPI, checkpoint mid-run, SIGKILL, restart on the other MPI: the
+//    result equals an uninterrupted native run byte for byte; every rank's log was cut at the
+//    checkpoint (hundreds of records dropped, a few dozen kept) and the restart replays only
+//    those (MANA_MPI_REPLAY_STATS=1 makes each rank say how many);
+// 2. a chain MPICH → Open MPI → MPICH (checkpoint, SIGKILL, restart, twice): the same, and the
+//    second restart replays no more than the first.
+import t, { type Test } from 'tap';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Coordinator, ensureBuilt, mana, manaBin, Proc, removeDir, repo, run, sleep, tempDir } from './lib/harness.js';
+import { killJob, launchJob, launcherOf, mpiccOf, mpiSkip, nativeEnv, waitRanks, type Flavour } from './lib/mpi.js';
+
+ensureBuilt();
+
+const skip = mpiSkip(['mpicc.openmpi', 'mpirun.mpich', 'mpirun.openmpi']);
+// the ranks inherit it from mana launch (and keep it in their images)
+process.env.MANA_MPI_REPLAY_STATS = '1';
+
+const RANKS = 4;
+const STEPS = 1200;
+const PAUSE_MS = 2;
+/** records a rank may keep: the long-lived objects, their parents, and what a step holds */
+const KEPT_MAX = 40;
+
+const dir = tempDir('mpi-replay-prune');
+t.teardown(() => removeDir(dir));
+const bin = join(dir, 'churn');
+let ref = Buffer.alloc(0);
+
+t.before(async () => {
+  if (skip) return;
+  const src = join(repo, 'test', 'programs', 'mpi', 'churn.c');
+  const b = await mana(['mpicc', '-O2', '-Wall', '-Wextra', '-Werror', '-o', bin, src], { timeoutMs: 180_000 });
+  if (b.code !== 0) throw new Error(`mana mpicc churn.c failed: ${b.stderr}`);
+  const nat = join(dir, 'churn-native');
+  const n = await run(mpiccOf('openmpi'), ['-O2', '-o', nat, src], { timeoutMs: 180_000 });
+  if (n.code !== 0) throw new Error(`${mpiccOf('openmpi')} churn.c failed: ${n.stderr}`);
+  const out = join(dir, 'ref.out');
+  const r = await run(launcherOf('openmpi'), ['-n', String(RANKS), nat, out, String(STEPS), '0'], { timeoutMs: 120_000, env: nativeEnv('openmpi') });
+  if (r.code !== 0 || !existsSync(out)) throw new Error(`the native run of churn failed: ${r.stderr}`);
+  ref = readFileSync(out);
+});
+
+const tail = (s: string): string => s.trim().split('\n').slice(-20).join('\n');
+
+/** rank → [kept, dropped] from the lines of the checkpoint that ends `from` */
+function pruneLines(stderr: string): Map<number, [number, number]> {
+  const m = new Map<number, [number, number]>();
+  for (const x of stderr.matchAll(/MPI replay log of rank (\d+): (\d+) records kept, (\d+) dropped/g)) m.set(Number(x[1]), [Number(x[2]), Number(x[3])]);
+  return m;
+}
+
+/** rank → records replayed at the restart */
+function replayLines(stderr: string): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const x of stderr.matchAll(/MPI restart of rank (\d+) replayed (\d+) records/g)) m.set(Number(x[1]), Number(x[2]));
+  return m;
+}
+
+function restart(c: Coordinator, gen: string, target: Flavour, cwd: string): Proc {
+  return new Proc(process.execPath, [manaBin, 'restart', gen, '--join', '--coord-port', String(c.port), '--mpi', target], { cwd });
+}
+
+async function chain(t: Test, flavours: Flavour[], delayMs: number): Promise<void> {
+  const work = join(dir, flavours.join('-'));
+  mkdirSync(work, { recursive: true });
+  const ckpt = join(work, 'ckpt');
+  const out = join(work, 'result.out');
+  const c = await new Coordinator(ckpt).start();
+  t.teardown(() => c.stop());
+  let job = launchJob(c, ckpt, [launcherOf(flavours[0]), '-n', String(RANKS), bin, out, String(STEPS), String(PAUSE_MS)], work);
+  let replayed = Infinity;
+  for (let i = 1; i < flavours.length; i++) {
+    const listed = await waitRanks(c, RANKS, 120_000);
+    await sleep(delayMs);
+    let g;
+    try {
+      g = await c.bcheckpoint();
+    } catch (e) {
+      t.fail(`checkpoint ${i}: ${(e as Error).message}\njob: ${tail(job.stderr)}`);
+      await killJob(c, job, listed);
+      return;
+    }
+    await killJob(c, job, listed);
+    // the lines of this checkpoint (a restarted job's stderr also has its restart's)
+    const lines = pruneLines(job.stderr);
+    t.equal(lines.size, RANKS, `checkpoint ${i} on ${flavours[i - 1]}: every rank pruned its replay log${lines.size === RANKS ? '' : `\n${tail(job.stderr)}`}`);
+    for (const [rank, [kept, dropped]] of lines) {
+      t.ok(kept <= KEPT_MAX, `rank ${rank} keeps ${kept} records (≤ ${KEPT_MAX})`);
+      if (i === 1) t.ok(dropped >= 100, `rank ${rank} dropped ${dropped} records of objects freed before checkpoint ${i}`);
+    }
+    rmSync(out, { force: true });
+    job = restart(c, g.dir, flavours[i], work);
+    await waitRanks(c, RANKS, 120_000);
+    await sleep(300);
+    const counts = replayLines(job.stderr);
+    t.equal(counts.size, RANKS, `restart ${i} on ${flavours[i]}: every rank says how much it replayed${counts.size === RANKS ? '' : `\n${tail(job.stderr)}`}`);
+    const most = Math.max(...counts.values());
+    t.ok(most <= KEPT_MAX, `restart ${i}: at most ${most} records replayed per rank (≤ ${KEPT_MAX}), not one per object ever made`);
+    for (const [rank, n] of counts) t.equal(n, lines.get(rank)?.[0], `rank ${rank} replays the ${n} records its image kept`);
+    t.ok(most <= replayed + 5, `restart ${i} replays no more than the one before (${most})`);
+    replayed = most;
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const d = await Promise.race([job.done, new Promise<undefined>((r) => { timer = setTimeout(() => r(undefined), 180_000); })]);
+  clearTimeout(timer);
+  if (!d) await killJob(c, job);
+  t.equal(d?.code, 0, `the last restart (on ${flavours[flavours.length - 1]}) runs to the end and exits 0${d && d.code !== 0 ? `: ${tail(d.stderr)}` : ''}`);
+  const got = existsSync(out) ? readFileSync(out) : undefined;
+  t.ok(got?.equals(ref), `${flavours.join(' → ')}: the result equals the uninterrupted native run${got ? (got.equals(ref) ? '' : `\n got: ${got}\nwant: ${ref}`) : ' (no result file)'}`);
+  removeDir(work);
+}
+
+t.test('churn checkpointed on MPICH, restarted on Open MPI: bounded replay, native result', { skip }, (t) => chain(t, ['mpich', 'openmpi'], 1500));
+t.test('churn checkpointed on Open MPI, restarted on MPICH: bounded replay, native result', { skip }, (t) => chain(t, ['openmpi', 'mpich'], 1500));
+t.test('churn MPICH → Open MPI → MPICH (two checkpoints, SIGKILL, restarts)', { skip }, (t) => chain(t, ['mpich', 'openmpi', 'mpich'], 1200));
