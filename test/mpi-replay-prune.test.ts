@@ -12,7 +12,7 @@
 import t, { type Test } from 'tap';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Coordinator, ensureBuilt, mana, manaBin, Proc, removeDir, repo, run, sleep, tempDir } from './lib/harness.js';
+import { Coordinator, ensureBuilt, mana, manaBin, Proc, removeDir, repo, run, sleep, tempDir, waitFor } from './lib/harness.js';
 import { killJob, launchJob, launcherOf, mpiccOf, mpiSkip, nativeEnv, waitRanks, type Flavour } from './lib/mpi.js';
 
 ensureBuilt();
@@ -96,8 +96,14 @@ async function chain(t: Test, flavours: Flavour[], delayMs: number): Promise<voi
     }
     rmSync(out, { force: true });
     job = restart(c, g.dir, flavours[i], work);
-    await waitRanks(c, RANKS, 120_000);
-    await sleep(300);
+    const restarted = job;
+    let ended = false;
+    void restarted.done.then(() => { ended = true; });
+    // each rank says it once its replay is done; a job that ended without saying it failed
+    await waitFor(`the ${RANKS} ranks' replay lines`, async () => (replayLines(restarted.stderr).size === RANKS || ended ? true : undefined), 120_000, 100)
+      .catch(async (e: Error) => { t.fail(`${e.message}
+${tail(restarted.stderr)}`); await killJob(c, restarted); });
+    if (ended && replayLines(restarted.stderr).size < RANKS) t.comment(`the restarted job ended: ${tail(restarted.stderr)}`);
     const counts = replayLines(job.stderr);
     t.equal(counts.size, RANKS, `restart ${i} on ${flavours[i]}: every rank says how much it replayed${counts.size === RANKS ? '' : `\n${tail(job.stderr)}`}`);
     const most = Math.max(...counts.values());

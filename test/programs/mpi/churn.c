@@ -1,10 +1,11 @@
 /* Checkpoint suite: communicators and datatypes made and freed in every step, as a long job
    does, so that a restart replays only what is still needed (the replay log is pruned at each
    checkpoint: docs/mpi-checkpoint.md). Every step duplicates MPI_COMM_WORLD and builds a vector
-   datatype, uses both, and frees both; every 50 steps a communicator is split, made from a
-   group and joined to the other half as an intercommunicator, then all freed. Objects that
-   live on although what they were made from was freed: a split of a freed duplicate, a vector
-   of a freed contiguous type, a group of a freed communicator. usage: churn RESULT_FILE STEPS
+   datatype, uses both, and frees both; every 50 steps a communicator is split and the two halves
+   are joined as an intercommunicator and merged, then all freed. Objects that live on
+   although what they were made from was freed: a split of a freed duplicate, a vector of a
+   freed contiguous type. (No MPI_Comm_create_group: MPICH 4.0.2 crashes in it here, natively
+   too, when every rank of MPI_COMM_WORLD calls it.) usage: churn RESULT_FILE STEPS
    PAUSE_MS */
 #include "suite.h"
 
@@ -23,12 +24,6 @@ int main(int argc, char **argv) {
   MPI_Type_vector(2, 1, 2, base, &pair); /* longs 0,1 and 4,5 */
   MPI_Type_commit(&pair);
   MPI_Type_free(&base);
-  MPI_Group wg, evens;
-  MPI_Comm_group(MPI_COMM_WORLD, &wg);
-  int ne = (size + 1) / 2, *er = malloc(sizeof(int) * (size_t)ne);
-  for (int i = 0; i < ne; i++) er[i] = 2 * i;
-  MPI_Group_incl(wg, ne, er, &evens);
-  MPI_Group_free(&wg);
   int krank;
   MPI_Comm_rank(keep, &krank);
   int right = (rank + 1) % size, left = (rank + size - 1) % size;
@@ -51,17 +46,10 @@ int main(int argc, char **argv) {
     MPI_Allreduce(&x, &kmax, 1, MPI_LONG, MPI_MAX, keep);
     long r = 0;
     if (s % 50 == 25) {
-      MPI_Comm sp, grp = MPI_COMM_NULL, ic, merged;
+      MPI_Comm sp, ic, merged;
       MPI_Comm_split(MPI_COMM_WORLD, (int)((rank + s) % 3), rank, &sp);
       MPI_Allreduce(&x, &r, 1, MPI_LONG, MPI_MIN, sp);
       MPI_Comm_free(&sp);
-      if (rank % 2 == 0) {
-        MPI_Comm_create_group(MPI_COMM_WORLD, evens, 5, &grp);
-        long g = 0;
-        MPI_Allreduce(&x, &g, 1, MPI_LONG, MPI_SUM, grp);
-        r += g;
-        MPI_Comm_free(&grp);
-      }
       if (size > 1) {
         MPI_Intercomm_create(half, 0, MPI_COMM_WORLD, rank % 2 ? 0 : 1, 7, &ic);
         MPI_Intercomm_merge(ic, rank % 2, &merged);
@@ -80,8 +68,6 @@ int main(int argc, char **argv) {
   long mine[4] = {x, trail, krank, made};
   static const char *const keys[] = {"x", "trail", "keep_rank", "made"};
   suite_finish(&run, keep, NULL, keys, mine, 4);
-  free(er);
-  MPI_Group_free(&evens);
   MPI_Type_free(&pair);
   MPI_Comm_free(&half);
   MPI_Comm_free(&keep);
