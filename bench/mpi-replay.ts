@@ -2,7 +2,8 @@
 // with bench/mpi/churnjob.c: a job of 4 ranks that made and freed N communicators and N
 // datatypes is checkpointed, SIGKILLed and restarted on the same MPI; reported: the restart's
 // wall time from `mana restart` to every rank running again (restore → resumed), the records
-// each rank replayed and the replay's own time (MANA_MPI_REPLAY_STATS=1). "unpruned" is the
+// each rank replayed and the replay's own time (MANA_MPI_REPLAY_STATS=1); and the checkpoint
+// that pruned the log (CLI wall time, and the pruning's own time). "unpruned" is the
 // same job with MANA_MPI_REPLAY_PRUNE=0, i.e. the log as it was before pruning existed.
 // MANA_BENCH_REPLAY_N=1000,4000 sets the N (default 1000,4000).
 import { spawnSync } from 'node:child_process';
@@ -16,7 +17,7 @@ const repo = join(import.meta.dirname, '..');
 const RANKS = 4;
 const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 
-interface Result { wall: number; records: number; replayMs: number; error?: string }
+interface Result { wall: number; records: number; replayMs: number; ckpt: number; pruneMs: number; error?: string }
 
 async function once(dir: string, bin: string, flavour: 'mpich' | 'openmpi', n: number, prune: boolean): Promise<Result> {
   const work = join(dir, `${flavour}-${n}-${prune ? 'pruned' : 'unpruned'}`);
@@ -31,8 +32,12 @@ async function once(dir: string, bin: string, flavour: 'mpich' | 'openmpi', n: n
     const launched = job;
     await waitFor('churnjob ready', () => (launched.stdout.includes('MANA_BENCH ready') ? true : undefined), 600_000, 50);
     const listed = await waitRanks(c, RANKS, 120_000);
+    const c0 = process.hrtime.bigint();
     const g = await c.bcheckpoint();
+    const ckpt = Number(process.hrtime.bigint() - c0) / 1e9;
     await killJob(c, job, listed);
+    const pruned = [...launched.stderr.matchAll(/agreement rounds, ([\d.]+) ms\)/g)].map((m) => Number(m[1]));
+    const pruneMs = pruned.length ? Math.max(...pruned) : 0;
     const t0 = process.hrtime.bigint();
     job = new Proc(process.execPath, [join(repo, 'bin', 'mana'), 'restart', g.dir, '--join', '--coord-port', String(c.port)], { cwd: work, env });
     const restarted = job;
@@ -47,9 +52,9 @@ async function once(dir: string, bin: string, flavour: 'mpich' | 'openmpi', n: n
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
     const lines = [...restarted.stderr.matchAll(/replayed (\d+) records in ([\d.]+) ms/g)];
     if (ended || lines.length < RANKS) {
-      return { wall, records: 0, replayMs: 0, error: restarted.stderr.trim().split('\n').filter((l) => /mana|Error|error/.test(l)).slice(-1)[0] ?? 'the restart failed' };
+      return { wall, records: 0, replayMs: 0, ckpt, pruneMs, error: restarted.stderr.trim().split('\n').filter((l) => /mana|Error|error/.test(l)).slice(-1)[0] ?? 'the restart failed' };
     }
-    return { wall, records: Math.max(...lines.map((m) => Number(m[1]))), replayMs: Math.max(...lines.map((m) => Number(m[2]))) };
+    return { wall, records: Math.max(...lines.map((m) => Number(m[1]))), replayMs: Math.max(...lines.map((m) => Number(m[2]))), ckpt, pruneMs };
   } finally {
     if (job) await killJob(c, job);
     await c.stop();
@@ -71,6 +76,8 @@ export async function mpiReplayBench(root: string, rows: MpiRow[]): Promise<void
       const after = await once(dir, bin, f, n, true);
       const before = await once(dir, bin, f, n, false);
       const show = (r: Result): string => (r.error ? `fails: ${r.error}` : `${r.wall.toFixed(3)} s (${r.records} records, replay ${r.replayMs.toFixed(0)} ms)`);
+      rows.push({ id: 'replay', what: `${name}: the checkpoint after ${n} steps (CLI wall time; pruning its log)`,
+        value: `${after.ckpt.toFixed(3)} s (prune ${after.pruneMs.toFixed(1)} ms)`, baseline: `unpruned ${before.ckpt.toFixed(3)} s`, ratio: (after.ckpt / before.ckpt).toFixed(2), bar: '—' });
       rows.push({ id: 'replay', what: `${name}: restart after ${n} × (Comm_dup + Comm_free, Type_vector + Type_free), restore → resumed`,
         value: show(after), baseline: `unpruned ${show(before)}`, ratio: after.error || before.error ? '—' : (after.wall / before.wall).toFixed(2), bar: '—' });
     }

@@ -41,7 +41,7 @@ t.before(async () => {
   const n = await run(mpiccOf('openmpi'), ['-O2', '-o', nat, src], { timeoutMs: 180_000 });
   if (n.code !== 0) throw new Error(`${mpiccOf('openmpi')} churn.c failed: ${n.stderr}`);
   const out = join(dir, 'ref.out');
-  const r = await run(launcherOf('openmpi'), ['-n', String(RANKS), nat, out, String(STEPS), '0'], { timeoutMs: 120_000, env: nativeEnv('openmpi') });
+  const r = await run(launcherOf('openmpi'), ['-n', String(RANKS), nat, out, String(STEPS), '0'], { timeoutMs: 120_000, env: nativeEnv('openmpi'), cwd: dir }); // its data files go there
   if (r.code !== 0 || !existsSync(out)) throw new Error(`the native run of churn failed: ${r.stderr}`);
   ref = readFileSync(out);
 });

@@ -479,6 +479,8 @@ void replay_prune(void) {
   const char *off = getenv("MANA_MPI_REPLAY_PRUNE");
   if (off && strcmp(off, "0") == 0) return;
   uint64_t comm = shim_ck_comm();
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   struct graph g = {0};
   build(&g);
   close_over(&g);
@@ -521,9 +523,13 @@ void replay_prune(void) {
   }
   *pp = NULL;
   replay_relink(last ? &last->next : &replay_head);
-  if (stats_on())
-    fprintf(stderr, "mana: MPI replay log of rank %d: %lu records kept, %lu dropped at this checkpoint (%d agreement rounds)\n",
-            world_rank(), (unsigned long)replay_nrecords, (unsigned long)(before - replay_nrecords), rounds);
+  if (stats_on()) {
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    fprintf(stderr, "mana: MPI replay log of rank %d: %lu records kept, %lu dropped at this checkpoint (%d agreement rounds, %.1f ms)\n",
+            world_rank(), (unsigned long)replay_nrecords, (unsigned long)(before - replay_nrecords), rounds, ms);
+  }
   free(g.recs);
   free(g.st);
   free(g.req_head);

@@ -1,8 +1,10 @@
 /* Checkpoint suite: communicators and datatypes made and freed in every step, as a long job
    does, so that a restart replays only what is still needed (the replay log is pruned at each
    checkpoint: docs/mpi-checkpoint.md). Every step duplicates MPI_COMM_WORLD and builds a vector
-   datatype, uses both, and frees both; every 50 steps a communicator is split and the two halves
-   are joined as an intercommunicator and merged, then all freed. Objects that live on
+   datatype, uses both, and frees both; every step the long-lived communicator is named again;
+   every 10 steps a buffer is attached and detached and a file of the rank's own opened and
+   closed; every 50 steps a communicator is split and the two halves are joined as an
+   intercommunicator and merged, then all freed. Objects that live on
    although what they were made from was freed: a split of a freed duplicate, a vector of a
    freed contiguous type. (No MPI_Comm_create_group: MPICH 4.0.2 crashes in it here, natively
    too, when every rank of MPI_COMM_WORLD calls it.) usage: churn RESULT_FILE STEPS
@@ -44,7 +46,29 @@ int main(int argc, char **argv) {
     long pin[6] = {0}, kmax = 0;
     MPI_Sendrecv(out, 1, pair, left, 2, pin, 1, pair, right, 2, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     MPI_Allreduce(&x, &kmax, 1, MPI_LONG, MPI_MAX, keep);
+    /* a name set again every step (a later one replaces the earlier in the log) */
+    char name[32];
+    snprintf(name, sizeof name, "keep %ld", s);
+    MPI_Comm_set_name(keep, name);
     long r = 0;
+    if (s % 10 == 5) {
+      /* a buffer attached and detached again, and a file of this rank opened and closed */
+      static char bbuf[1024];
+      long bin = 0;
+      MPI_Buffer_attach(bbuf, sizeof bbuf);
+      MPI_Bsend(&x, 1, MPI_LONG, right, 3, MPI_COMM_WORLD);
+      MPI_Recv(&bin, 1, MPI_LONG, left, 3, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      void *old;
+      int oldsize;
+      MPI_Buffer_detach(&old, &oldsize);
+      char fname[64];
+      snprintf(fname, sizeof fname, "churn-%d.dat", rank);
+      MPI_File f;
+      MPI_File_open(MPI_COMM_SELF, fname, MPI_MODE_CREATE | MPI_MODE_WRONLY, MPI_INFO_NULL, &f);
+      MPI_File_write_at(f, (MPI_Offset)(s / 10) * 8, &bin, 1, MPI_LONG, MPI_STATUS_IGNORE);
+      MPI_File_close(&f);
+      r += bin % 97;
+    }
     if (s % 50 == 25) {
       MPI_Comm sp, ic, merged;
       MPI_Comm_split(MPI_COMM_WORLD, (int)((rank + s) % 3), rank, &sp);
@@ -65,9 +89,12 @@ int main(int argc, char **argv) {
     trail = (trail * 131 + sum + in[2]) % M;
     suite_pause(&run);
   }
-  long mine[4] = {x, trail, krank, made};
-  static const char *const keys[] = {"x", "trail", "keep_rank", "made"};
-  suite_finish(&run, keep, NULL, keys, mine, 4);
+  char name[MPI_MAX_OBJECT_NAME];
+  int namelen = 0;
+  MPI_Comm_get_name(keep, name, &namelen);
+  long mine[5] = {x, trail, krank, made, atol(name + 5)};
+  static const char *const keys[] = {"x", "trail", "keep_rank", "made", "named"};
+  suite_finish(&run, keep, NULL, keys, mine, 5);
   MPI_Type_free(&pair);
   MPI_Comm_free(&half);
   MPI_Comm_free(&keep);
