@@ -207,8 +207,9 @@ int shim_files_restore(char *err, size_t errlen);
 /* cached attributes (attr.c): read at a checkpoint, set again after a restart's replay */
 void shim_attrs_save(void);
 int shim_attrs_restore(char *err, size_t errlen);
-/* what the checkpoint keeps of objects whose state only the lower half knows (replay.c):
-   called holding the lower half, the job quiet */
+/* what the checkpoint keeps of objects whose state only the lower half knows, and the pruning
+   of the replay log (replay.c, prune.c): called holding the lower half, the job quiet, by every
+   rank at once (the pruning agrees over the checkpoint's communicator) */
 void shim_state_save(void);
 int shim_sum(const int *a, int n);
 int shim_last(const int *a, int n);
