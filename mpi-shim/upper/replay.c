@@ -3,7 +3,7 @@
  * records; the functions written by hand add theirs here). After a restart the log is played
  * against the new lower half, through the same MPI functions, and each object made again is
  * bound to the handle the application already holds. The log lives in the upper half, so it
- * is in every image. */
+ * is in every image; each checkpoint drops the records nothing needs any more (prune.c). */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
