@@ -19,6 +19,9 @@
 //     and time against the full one.
 // B1/B2: the MPI shim against native MPI on both lower halves (bench/mpi.ts); only when
 //     MANA_BENCH_ONLY names them, e.g. MANA_BENCH_ONLY=B1,B2 MANA_BENCH_REPS=5 npm run bench.
+// replay: restart time of an MPI job that made and freed N communicators and datatypes, with
+//     and without the replay log's pruning (bench/mpi-replay.ts); only when MANA_BENCH_ONLY
+//     names it.
 import { spawnSync } from 'node:child_process';
 import {
   existsSync, mkdirSync, rmSync, writeFileSync, readdirSync, statSync, openSync, writeSync, closeSync,
@@ -32,6 +35,7 @@ import {
 import { waitNewProc } from '../test/lib/scenario.js';
 import { mpiBench, type MpiRow } from './mpi.js';
 import { mpiCkptBench } from './mpi-ckpt.js';
+import { mpiReplayBench } from './mpi-replay.js';
 
 ensureBuilt();
 const sizes = (process.env.MANA_BENCH_SIZES ?? '1024,4096').split(',').map(Number);
@@ -270,6 +274,7 @@ async function main(): Promise<void> {
   if (b3want('threads') && sizes.length) await b3(Math.max(...sizes), false, 'random', 4);
   const mpi = (only?.split(',') ?? []).filter((id): id is 'B1' | 'B2' => id === 'B1' || id === 'B2');
   if (mpi.length) mpiBench(Math.max(5, reps), (id) => (mpi as string[]).includes(id), rows);
+  if (only?.split(',').includes('replay')) await mpiReplayBench(root, rows);
   printTable();
   rmSync(root, { recursive: true, force: true });
   rmSync(`/dev/shm/mana-bench-random-${process.pid}`, { force: true });

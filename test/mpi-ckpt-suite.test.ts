@@ -64,6 +64,7 @@ const ALL_PROGRAMS: Program[] = [
   { name: 'idup', ranks: 4, steps: 120, pauseMs: 25, what: 'MPI_Comm_idup in flight, ranks starting them in different orders' },
   { name: 'attrs', ranks: 3, steps: 120, pauseMs: 25, what: 'attributes cached on communicators and a datatype, copy/delete callbacks' },
   { name: 'mkcomm', ranks: 4, steps: 120, pauseMs: 25, what: 'communicators made by blocking calls (split, create, cart, graph, intercomm) with ranks arriving at different times' },
+  { name: 'churn', ranks: 4, steps: 200, pauseMs: 15, what: 'a communicator and a datatype made and freed every step (pruned replay log)' },
 ];
 const ONLY = (process.env.MANA_TEST_PROGRAMS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 for (const n of ONLY) {

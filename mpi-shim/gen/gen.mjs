@@ -300,18 +300,53 @@ function handleCast(p) { return p.base === "MPI_File" ? "(intptr_t)" : ""; }
 // arrays and strings) and the virtual handles it produced; after a restart the records are
 // played again, in order, through the same MPI functions, and each new object is bound to the
 // virtual handle the application already holds (vh_alias).
+/* Calls a later one of which on the same object makes it useless, when nothing read the object
+   in between (upper/replay.c prunes it). Not MPI_Info_set (per key) nor MPI_Comm_set_info
+   (hints not named again stay). */
+function supersedable(f) { return ["MPI_Type_commit", "MPI_Type_set_name", "MPI_Comm_set_name", "MPI_Comm_set_errhandler"].includes(f.name); }
+/* How the participants of a collective call that makes a communicator name its record alike
+   (upper/replay.c, docs/mpi-checkpoint.md "Pruning the replay log"). */
+function collName(f) {
+  const pn = (n) => { if (!f.params.some((p) => p.name === n)) throw new Error(`${f.name}: no parameter ${n}`); return n; };
+  const made = f.params.find((p) => p.kind === "h_out" && p.base === "MPI_Comm");
+  if (!made) return null;
+  if (f.name === "MPI_Comm_create_group") return `replay_coll_group(&r->h, ${pn("comm")}, ${pn("group")}, *${made.name});`;
+  if (f.name === "MPI_Intercomm_create") return `replay_coll_pair(&r->h, *${made.name}, (uint64_t)(uint32_t)${pn("tag")});`;
+  if (f.name === "MPI_Intercomm_create_from_groups") return `replay_coll_pair(&r->h, *${made.name}, replay_hash_str(${pn("stringtag")}));`;
+  const parent = f.params.find((p) => p.kind === "h_in" && p.base === "MPI_Comm");
+  // no parent (MPI_Comm_get_parent): a local record
+  return parent ? `replay_coll_parent(&r->h, ${parent.name}, *${made.name});` : null;
+}
 function replayCode() {
   const o = ["/* ---- replay log (upper/replay.c runs it) */"];
   let id = 0;
-  const cases = [];
+  const cases = [], depCases = [], freeCases = [], supersede = [];
   for (const f of fns) {
     if (f.flags.upper || !isReplayed(f)) continue;
     id++;
-    const fields = [], save = [], load = [], callArgs = [], after = [];
+    const fields = [], save = [], load = [], callArgs = [], after = [], deps = [], frees = [];
+    let target = CHANGES_OBJECT.has(f.name);
+    if (supersedable(f)) supersede.push(id);
     f.params.forEach((p, i) => {
       const F = `r->a${i}`;
       const arrLen = p.len ? lenUpper(p.len) : null;
       const isArr = p.isArray || (p.stars === 1 && p.kind === "plain" && p.base !== "char" && p.base !== "void" && p.isConst);
+      switch (p.kind) {
+        case "h_in": case "h_inout":
+          // the first handle of a call that changes an object is the object it changes
+          deps.push(`d(a, ${target ? "RD_TARGET" : "RD_USE"}, ${p.hkind}, ${F});`);
+          target = false;
+          break;
+        case "h_out": deps.push(`d(a, RD_MAKE, ${p.hkind}, ${F});`); break;
+        case "h_arr_in": case "h_arr_out":
+          deps.push(`if (${F}) for (int k = 0; k < r->n${i}; k++) d(a, ${p.kind === "h_arr_out" ? "RD_MAKE" : "RD_USE"}, ${p.hkind}, (int64_t)${F}[k]);`);
+          frees.push(`free(${F});`);
+          break;
+        default:
+          if (p.base === "char" && p.stars === 1) frees.push(`free(${F});`);
+          else if (p.kind === "weights") frees.push(`if (${F} != MPI_UNWEIGHTED && ${F} != MPI_WEIGHTS_EMPTY) free(${F});`);
+          else if ((p.isConst || p.dims) && !(p.stars === 0 && !p.isArray) && p.kind !== "buf") frees.push(`free((void *)${F});`);
+      }
       switch (p.kind) {
         case "h_in": case "rank": case "enum_in": case "i64":
           fields.push(`int64_t a${i};`); save.push(`${F} = (int64_t)${castInt(p)}${p.name};`); callArgs.push(`(${p.typeText})${castInt(p)}${F}`); break;
@@ -356,7 +391,11 @@ function replayCode() {
       `  ${f.params.map((p) => `(void)${p.name};`).join(" ")}`,
       `  if (replay_running) return;`,
       `  struct replay_${f.short} *r = replay_new(${id}, sizeof *r);`,
-      ...save.map((l) => "  " + l), "}");
+      ...save.map((l) => "  " + l), ...(collName(f) ? ["  " + collName(f)] : []), "}");
+    o.push(`static void replay_deps_${f.short}(struct replay_${f.short} *r, replay_dep_fn *d, void *a) {`,
+      ...(deps.length ? deps.map((l) => "  " + l) : ["  (void)r, (void)d, (void)a;"]), "}");
+    depCases.push(`    case ${id}: replay_deps_${f.short}((void *)h, d, a); return 1;`);
+    if (frees.length) freeCases.push(`    case ${id}: { struct replay_${f.short} *r = (void *)h; ${frees.join(" ")} break; }`);
     o.push(`static int replay_run_${f.short}(struct replay_${f.short} *r) {`,
       ...load.map((l) => "  " + l),
       `  int rc = P${f.name}(${callArgs.join(", ")});`,
@@ -364,6 +403,9 @@ function replayCode() {
     cases.push(`    case ${id}: return replay_run_${f.short}((void *)h);`);
   }
   o.push("int replay_one(struct replay_rec *h) {", "  switch (h->fn) {", ...cases, "    default: return MPI_ERR_INTERN;", "  }", "}");
+  o.push("int replay_gen_deps(struct replay_rec *h, replay_dep_fn *d, void *a) {", "  switch (h->fn) {", ...depCases, "    default: return 0;", "  }", "}");
+  o.push("void replay_gen_free(struct replay_rec *h) {", "  switch (h->fn) {", ...freeCases, "    default: break;", "  }", "  free(h);", "}");
+  o.push("int replay_gen_supersedable(int fn) {", `  return ${supersede.length ? supersede.map((n) => `fn == ${n}`).join(" || ") : "0"};`, "}");
   o.push(`const char *replay_name(int fn) {`, `  static const char *names[] = {"", ${fns.filter((f) => !f.flags.upper && isReplayed(f)).map((f) => `"${f.name}"`).join(", ")}};`,
     `  return fn > 0 && fn < (int)(sizeof names / sizeof *names) ? names[fn] : "?";`, "}");
   return o;

@@ -92,6 +92,17 @@ static int remake(void *arg, char *err, size_t errlen) {
   return rc;
 }
 
+/* A freed key's record was pruned from the replay log (its slot stays: the real library may
+   still call its functions in this lower half). */
+static void forget_key(void *arg) {
+  for (struct key **p = &keys; *p; p = &(*p)->next)
+    if (*p == arg) {
+      *p = (*p)->next;
+      free(arg);
+      return;
+    }
+}
+
 static int make_key(int kind, void *copy, void *del, void *extra, int *keyval) {
   shim_enter(); /* a checkpoint sees the key made and logged, or neither */
   int slot = new_slot(copy, del, extra);
@@ -104,7 +115,9 @@ static int make_key(int kind, void *copy, void *del, void *extra, int *keyval) {
     if (!k) shim_die("out of memory for attribute keys");
     *k = (struct key){keys, kind, slot, *keyval};
     keys = k;
-    replay_log_call(remake, k, kind == 0 ? "MPI_Comm_create_keyval" : "MPI_Type_create_keyval");
+    void *rec = replay_log_call(remake, k, kind == 0 ? "MPI_Comm_create_keyval" : "MPI_Type_create_keyval");
+    replay_call_dep(rec, RD_MAKE, VK_KEYVAL, *keyval);
+    replay_call_drop(rec, forget_key);
   }
   shim_leave();
   return rc;

@@ -27,7 +27,9 @@ int MPI_Buffer_attach(void *buffer, int size) {
   if (rc == MPI_SUCCESS) {
     struct attached *a = shim_tmp(sizeof *a);
     *a = (struct attached){buffer, size};
-    replay_log_call(reattach, a, "MPI_Buffer_attach");
+    void *rec = replay_log_call(reattach, a, "MPI_Buffer_attach");
+    replay_call_bsend(rec, 1);
+    replay_call_drop(rec, free);
   }
   shim_leave();
   return rc;
@@ -39,7 +41,7 @@ int MPI_Buffer_detach(void *buffer_addr, int *size) {
      Limits) */
   shim_enter();
   int rc = LH_CALL(MPI_Buffer_detach, buffer_addr, size);
-  if (rc == MPI_SUCCESS) replay_log_call(redetach, NULL, "MPI_Buffer_detach");
+  if (rc == MPI_SUCCESS) replay_call_bsend(replay_log_call(redetach, NULL, "MPI_Buffer_detach"), 2);
   shim_leave();
   return rc;
 }

@@ -841,3 +841,5 @@ void shim_ckpt_init(void) {
   if (LH_CALL(MPI_Comm_dup, vh_real(VK_COMM, MPI_COMM_WORLD), &ck_comm) != MPI_SUCCESS) return;
   if (reg(&plugin) == 0) ck_ready = 1;
 }
+
+uint64_t shim_ck_comm(void) { return ck_comm; }

@@ -65,7 +65,9 @@ static int make(int kind, void *fn, MPI_Errhandler *errhandler) {
   struct made *m = malloc(sizeof *m);
   if (!m) shim_die("out of memory for an error handler");
   *m = (struct made){kind, slot, *errhandler};
-  replay_log_call(remake, m, kind == 0 ? "MPI_Comm_create_errhandler" : "MPI_File_create_errhandler");
+  void *rec = replay_log_call(remake, m, kind == 0 ? "MPI_Comm_create_errhandler" : "MPI_File_create_errhandler");
+  replay_call_dep(rec, RD_MAKE, VK_ERRHANDLER, *errhandler);
+  replay_call_drop(rec, free);
   shim_leave();
   return MPI_SUCCESS;
 }

@@ -71,6 +71,34 @@ static int reopen(void *arg, char *err, size_t errlen) {
   return MPI_SUCCESS;
 }
 
+/* A closed file's record was pruned from the replay log: the file is forgotten. */
+static void forget(void *arg) {
+  for (struct mfile **p = &files; *p; p = &(*p)->next)
+    if (*p == arg) {
+      struct mfile *f = *p;
+      *p = f->next;
+      free(f->name);
+      free(f->path);
+      free(f->datarep);
+      free(f);
+      return;
+    }
+}
+
+/* What an open file's state names, which a restart sets after the replay: the objects must be
+   made again even if no record still in the log needs them. */
+void shim_files_pins(replay_dep_fn *fn, void *arg) {
+  for (struct mfile *f = files; f; f = f->next) {
+    if (vh_state(VK_FILE, f->fh) != VH_LIVE) continue;
+    if (f->has_view) {
+      fn(arg, RD_USE, VK_DATATYPE, f->etype);
+      fn(arg, RD_USE, VK_DATATYPE, f->filetype);
+      fn(arg, RD_USE, VK_INFO, f->vinfo);
+    }
+    if (f->has_errh) fn(arg, RD_USE, VK_ERRHANDLER, f->errh);
+  }
+}
+
 int MPI_File_open(MPI_Comm comm, const char *filename, int amode, MPI_Info info, MPI_File *fh) {
   shim_enter();
   shim_coll_begin(comm);
@@ -90,7 +118,13 @@ int MPI_File_open(MPI_Comm comm, const char *filename, int amode, MPI_Info info,
     f->open = 1;
     f->next = files;
     files = f;
-    replay_log_call(reopen, f, "MPI_File_open");
+    /* a local record: the step opens nothing for a file closed at the checkpoint */
+    void *rec = replay_log_call(reopen, f, "MPI_File_open");
+    replay_call_dep(rec, RD_MAKE, VK_FILE, v);
+    replay_call_dep(rec, RD_USE, VK_COMM, comm);
+    replay_call_dep(rec, RD_USE, VK_INFO, info);
+    replay_call_dep(rec, RD_USE, VK_FILE, 0); /* the default error handler of files */
+    replay_call_drop(rec, forget);
   }
   shim_leave();
   return rc;
@@ -140,7 +174,11 @@ int MPI_File_set_errhandler(MPI_File fh, MPI_Errhandler errhandler) {
   int rc = LH_CALL(MPI_File_set_errhandler, vh_real(VK_FILE, (intptr_t)fh), vh_real(VK_ERRHANDLER, errhandler));
   if (rc == MPI_SUCCESS && fh == MPI_FILE_NULL) {
     int64_t *h = replay_copy(&(int64_t){errhandler}, sizeof(int64_t));
-    replay_log_call(set_default_errh, h, "MPI_File_set_errhandler");
+    void *rec = replay_log_call(set_default_errh, h, "MPI_File_set_errhandler");
+    replay_call_dep(rec, RD_TARGET, VK_FILE, 0);
+    replay_call_dep(rec, RD_USE, VK_ERRHANDLER, errhandler);
+    replay_call_supersedable(rec);
+    replay_call_drop(rec, free);
   } else if (rc == MPI_SUCCESS) {
     struct mfile *f = find(fh);
     if (f) {

@@ -3,16 +3,19 @@
  * records; the functions written by hand add theirs here). After a restart the log is played
  * against the new lower half, through the same MPI functions, and each object made again is
  * bound to the handle the application already holds. The log lives in the upper half, so it
- * is in every image. */
+ * is in every image; each checkpoint drops the records nothing needs any more (prune.c). */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include "replay.h"
 #include "shim.h"
 
 #define HIDDEN __attribute__((visibility("hidden")))
 HIDDEN int replay_running;
-static struct replay_rec *head, **tail = &head;
-static uint64_t nrecords;
+HIDDEN struct replay_rec *replay_head;
+static struct replay_rec **tail = &replay_head;
+HIDDEN uint64_t replay_nrecords;
 
 void *replay_new(int fn, size_t size) {
   struct replay_rec *r = calloc(1, size);
@@ -20,9 +23,11 @@ void *replay_new(int fn, size_t size) {
   r->fn = fn;
   *tail = r;
   tail = &r->next;
-  nrecords++;
+  replay_nrecords++;
   return r;
 }
+
+void replay_relink(struct replay_rec **last) { tail = last; }
 
 void *replay_copy(const void *p, size_t n) {
   if (!p) return NULL;
@@ -53,30 +58,41 @@ int shim_len_ndims(MPI_Comm comm) {
   return n;
 }
 
-/* Records of the functions written by hand (negative ids). */
-enum { REPLAY_OP_CREATE = -1, REPLAY_CALL = -2, REPLAY_IDUP_START = -3, REPLAY_IDUP_WAIT = -4 };
-struct replay_op { struct replay_rec h; intptr_t slot; int commute; int64_t op; };
-/* a duplication is started and completed where the run did; `real` and `req` belong to the
-   replay in progress */
-struct replay_idup { struct replay_rec h; int64_t parent, comm; uint64_t real, req; int pending; };
-struct replay_idup_wait { struct replay_rec h; struct replay_idup *start; };
-
-struct replay_call { struct replay_rec h; replay_fn *run; void *arg; const char *name; };
-
 /* A step of the replay that a hand-written module runs itself (the upper half is restored at
    the same addresses, so the function pointer stays good in an image). */
-void replay_log_call(replay_fn *run, void *arg, const char *name) {
-  if (replay_running) return;
+void *replay_log_call(replay_fn *run, void *arg, const char *name) {
+  if (replay_running) return NULL;
   struct replay_call *r = replay_new(REPLAY_CALL, sizeof *r);
   r->run = run;
   r->arg = arg;
   r->name = name;
+  return r;
+}
+
+void replay_call_dep(void *rec, int role, int kind, int64_t v) {
+  struct replay_call *r = rec;
+  if (!r) return;
+  if (r->ndeps == REPLAY_CALL_DEPS) shim_die("internal: too many dependencies of a replay step (%s)", r->name);
+  r->deps[r->ndeps++] = (struct replay_dep){role, kind, v};
+}
+
+void replay_call_drop(void *rec, void (*drop)(void *arg)) {
+  if (rec) ((struct replay_call *)rec)->drop = drop;
+}
+
+void replay_call_supersedable(void *rec) {
+  if (rec) ((struct replay_call *)rec)->supersedable = 1;
+}
+
+void replay_call_bsend(void *rec, int which) {
+  if (rec) ((struct replay_call *)rec)->bsend = which;
 }
 
 void *replay_log_idup_start(MPI_Comm parent, MPI_Comm newcomm) {
   struct replay_idup *r = replay_new(REPLAY_IDUP_START, sizeof *r);
   r->parent = parent;
   r->comm = newcomm;
+  replay_coll_parent(&r->h, parent, newcomm);
   return r;
 }
 
@@ -134,7 +150,9 @@ int replay_all(char *err, size_t errlen) {
   replay_running = 1;
   uint64_t i = 0;
   if (errlen) err[0] = 0;
-  for (struct replay_rec *r = head; r; r = r->next, i++) {
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (struct replay_rec *r = replay_head; r; r = r->next, i++) {
     int rc = r->fn < 0 ? replay_custom(r, err, errlen) : replay_one(r);
     if (rc != MPI_SUCCESS) {
       replay_running = 0;
@@ -144,12 +162,12 @@ int replay_all(char *err, size_t errlen) {
       msg[0] = 0;
       PMPI_Error_string(rc, msg, &len);
       snprintf(err, errlen, "replaying %s (call %lu of %lu that made MPI objects) on the new MPI failed: %s",
-               r->fn < 0 ? custom_name(r) : replay_name(r->fn), (unsigned long)i + 1, (unsigned long)nrecords, msg);
+               r->fn < 0 ? custom_name(r) : replay_name(r->fn), (unsigned long)i + 1, (unsigned long)replay_nrecords, msg);
       return -1;
     }
   }
   /* duplications the application had not seen complete yet */
-  for (struct replay_rec *r = head; r; r = r->next) {
+  for (struct replay_rec *r = replay_head; r; r = r->next) {
     if (r->fn != REPLAY_IDUP_START) continue;
     int rc = idup_finish((struct replay_idup *)r);
     if (rc != MPI_SUCCESS) {
@@ -164,10 +182,12 @@ int replay_all(char *err, size_t errlen) {
   if (rc == 0) rc = shim_attrs_restore(err, errlen);
   if (rc == 0) vh_free_dead();
   replay_running = 0;
+  if (rc == 0) replay_stats_restart(&t0);
   return rc;
 }
 
 void shim_state_save(void) {
   shim_files_save();
   shim_attrs_save();
+  replay_prune();
 }

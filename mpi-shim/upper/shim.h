@@ -76,6 +76,11 @@ static inline void shim_leave(void) {
 /* Virtual handles (vh.c). */
 void vh_init(void);
 void vh_free_dead(void); /* after a restart's replay */
+/* VH_OTHER: not an object the application made (predefined, null); VH_LIVE; VH_DEAD: freed */
+enum { VH_OTHER, VH_LIVE, VH_DEAD };
+int vh_state(int kind, int64_t v);
+/* the slot of an object the application made, or -1 */
+int64_t vh_index(int kind, int64_t v);
 uint64_t vh_real(int kind, int64_t v);
 int64_t vh_make(int kind, uint64_t real);
 void vh_update(int kind, int64_t *v, uint64_t real);
@@ -160,8 +165,11 @@ int shim_thread_level(void);
 void shim_after_init(void); /* what follows the lower MPI_Init: predefined handles, ... */
 int mana_mpi_lower_ranges(uint64_t (*out)[2], int max);
 
-/* The replay log (replay.c; records generated in upper.gen.c). */
-struct replay_rec { struct replay_rec *next; int fn; };
+/* The replay log (replay.c; records generated in upper.gen.c). A collective record (one that
+   all members of a group make together, such as MPI_Comm_split) carries a name its
+   participants agree on and their number (nparts > 0); a local one nparts 0; one never to be
+   pruned -1. */
+struct replay_rec { struct replay_rec *next; int fn; int nparts; uint64_t name; int idx; };
 extern int replay_running;
 void *replay_new(int fn, size_t size);
 void *replay_copy(const void *p, size_t n);
@@ -172,7 +180,38 @@ const char *replay_name(int fn);
 int replay_all(char *err, size_t errlen);
 /* a hand-written replay step: returns an MPI error class, and may put its own line in err */
 typedef int replay_fn(void *arg, char *err, size_t errlen);
-void replay_log_call(replay_fn *run, void *arg, const char *name);
+/* returns the record (NULL while the replay runs), for the calls below */
+void *replay_log_call(replay_fn *run, void *arg, const char *name);
+/* What a record makes and uses, so that the log can be pruned (replay.c, docs/mpi-checkpoint.md):
+   RD_MAKE an object it makes, RD_USE one it reads, RD_TARGET the object it changes (a record
+   with a target is kept exactly when the record that made the target is). */
+enum { RD_MAKE, RD_USE, RD_TARGET };
+typedef void replay_dep_fn(void *arg, int role, int kind, int64_t v);
+void replay_call_dep(void *rec, int role, int kind, int64_t v);
+/* called with the step's arg when its record is pruned */
+void replay_call_drop(void *rec, void (*drop)(void *arg));
+/* a later step of the same function on the same target replaces this one (if nothing read
+   the target in between) */
+void replay_call_supersedable(void *rec);
+/* MPI_Buffer_attach (1) and MPI_Buffer_detach (2): a detach cancels the attach before it */
+void replay_call_bsend(void *rec, int which);
+/* generated (upper.gen.c): the dependencies of a generated record, its flags, and freeing it */
+int replay_gen_deps(struct replay_rec *h, replay_dep_fn *fn, void *arg);
+int replay_gen_supersedable(int fn);
+void replay_gen_free(struct replay_rec *h);
+/* names of collective records (replay.c): made from every member of parent; by the members of
+   group within comm (MPI_Comm_create_group); or an intercommunicator made by its two groups */
+void replay_coll_parent(struct replay_rec *h, MPI_Comm parent, MPI_Comm made);
+void replay_coll_group(struct replay_rec *h, MPI_Comm comm, MPI_Group group, MPI_Comm made);
+void replay_coll_pair(struct replay_rec *h, MPI_Comm made, uint64_t tag);
+uint64_t replay_hash_str(const char *s);
+/* at a checkpoint, every rank at once: drops the records nothing needs any more */
+void replay_prune(void);
+/* objects the replay must make although no record still in the log needs them (open files'
+   views, requests' datatypes) */
+void shim_files_pins(replay_dep_fn *fn, void *arg);
+/* the checkpoint's private duplicate of MPI_COMM_WORLD (real handle; ckpt.c) */
+uint64_t shim_ck_comm(void);
 /* MPI-IO (fileio.c): at a checkpoint, each open file's pointers; after a restart's replay,
    views, atomicity and pointers set again */
 void shim_files_save(void);
@@ -180,8 +219,9 @@ int shim_files_restore(char *err, size_t errlen);
 /* cached attributes (attr.c): read at a checkpoint, set again after a restart's replay */
 void shim_attrs_save(void);
 int shim_attrs_restore(char *err, size_t errlen);
-/* what the checkpoint keeps of objects whose state only the lower half knows (replay.c):
-   called holding the lower half, the job quiet */
+/* what the checkpoint keeps of objects whose state only the lower half knows, and the pruning
+   of the replay log (replay.c, prune.c): called holding the lower half, the job quiet, by every
+   rank at once (the pruning agrees over the checkpoint's communicator) */
 void shim_state_save(void);
 int shim_sum(const int *a, int n);
 int shim_last(const int *a, int n);

@@ -195,21 +195,43 @@ void vh_reset(void) {
   vh_init();
 }
 
-/* After a restart's replay: the objects the application had freed before the checkpoint were
-   made again (later records may use them); the local ones are freed again now, so the new
-   lower half does not keep them for the rest of the run (MPICH reports leaked datatypes at
-   MPI_Finalize). Communicators (their free is collective) and the other kinds stay. */
+int vh_state(int kind, int64_t v) {
+  if (!is_user(kind, v)) return VH_OTHER;
+  struct vh_table *t = &tables[kind];
+  uint32_t i = (uint32_t)v & IDX_MASK;
+  return i < t->used && t->next_free[i] == LIVE ? VH_LIVE : VH_DEAD;
+}
+
+int64_t vh_index(int kind, int64_t v) {
+  if (!is_user(kind, v)) return -1;
+  uint32_t i = (uint32_t)v & IDX_MASK;
+  return i < tables[kind].used ? (int64_t)i : -1;
+}
+
+/* After a restart's replay: the objects the application had freed before the checkpoint, and
+   that the replay made again because a later record or another rank needed them (replay.c
+   prunes the others from the log), are freed again now, in the order they were made, so the
+   new lower half does not keep them for the rest of the run (MPICH reports leaked datatypes
+   at MPI_Finalize, and runs out of context ids after a few thousand communicators). Freeing a
+   communicator is local in both lower halves, so ranks need not agree on when. Files: a
+   closed file is not opened again (fileio.c); keys: no record reads one, so a freed key's
+   record is always pruned. */
 void vh_free_dead(void) {
-  static const int kinds[] = {VK_DATATYPE, VK_GROUP, VK_OP};
+  static const int kinds[] = {VK_COMM, VK_DATATYPE, VK_GROUP, VK_OP, VK_ERRHANDLER, VK_INFO};
   for (size_t n = 0; n < sizeof kinds / sizeof kinds[0]; n++) {
     int k = kinds[n];
     struct vh_table *t = &tables[k];
     for (uint32_t i = 0; i < t->used; i++) {
       if (t->next_free[i] != DEAD || t->real[i] == 0 || t->real[i] == null_real[k]) continue;
       uint64_t r = t->real[i];
-      if (k == VK_DATATYPE) LH_CALL(MPI_Type_free, &r);
-      else if (k == VK_GROUP) LH_CALL(MPI_Group_free, &r);
-      else LH_CALL(MPI_Op_free, &r);
+      switch (k) {
+        case VK_COMM: LH_CALL(MPI_Comm_free, &r); break;
+        case VK_DATATYPE: LH_CALL(MPI_Type_free, &r); break;
+        case VK_GROUP: LH_CALL(MPI_Group_free, &r); break;
+        case VK_OP: LH_CALL(MPI_Op_free, &r); break;
+        case VK_ERRHANDLER: LH_CALL(MPI_Errhandler_free, &r); break;
+        default: LH_CALL(MPI_Info_free, &r); break;
+      }
       t->real[i] = 0;
     }
   }
