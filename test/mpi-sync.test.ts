@@ -1,7 +1,7 @@
 // Checkpoints while ranks are spread over a call that blocks inside the MPI library until every
 // rank has arrived (test/programs/mpi/late.c): rank 0 enters it, the other ranks come 3 s
 // later, and the checkpoint is requested in between.
-//   split, intercomm: the checkpoint commits (before, rank 0 sat inside the lower half and the
+//   split, intercomm, group: the checkpoint commits (before, rank 0 sat inside the lower half and the
 //     others' checkpoint threads waited for it forever); the job is SIGKILLed and restarted on
 //     the other MPI; the result equals an uninterrupted native run.
 //   finalize: rank 0 is in MPI_Finalize; the checkpoint is refused with one line (the job is
@@ -24,6 +24,8 @@ t.teardown(() => removeDir(dir));
 const src = join(repo, 'test', 'programs', 'mpi', 'late.c');
 const prog = join(dir, 'late');
 const refs = new Map<string, Buffer>();
+const MODES = ['split', 'intercomm', 'group', 'finalize'];
+const CALL: Record<string, string> = { split: 'MPI_Comm_split', intercomm: 'MPI_Intercomm_create', group: 'MPI_Comm_create_group (the even ranks)', finalize: 'MPI_Finalize' };
 
 t.before(async () => {
   if (skip) return;
@@ -32,7 +34,7 @@ t.before(async () => {
   const native = join(dir, 'late-native');
   const n = await run('mpicc.mpich', ['-O2', '-o', native, src]);
   if (n.code !== 0) throw new Error(`mpicc.mpich late.c failed: ${n.stderr}`);
-  for (const mode of ['split', 'intercomm', 'finalize']) {
+  for (const mode of MODES) {
     const out = join(dir, `ref-${mode}.out`);
     const r = await run('mpirun.mpich', ['-n', RANKS, native, out, mode, '0'], { timeoutMs: 60_000, env: nativeEnv('mpich') });
     if (r.code !== 0) throw new Error(`the native ${mode} run failed: ${r.stderr}`);
@@ -81,7 +83,7 @@ async function lateCheckpoint(t: Test, f: Flavour, mode: string): Promise<void> 
 }
 
 for (const f of flavours) {
-  for (const mode of ['split', 'intercomm', 'finalize']) {
-    t.test(`${f}: rank 0 in ${mode === 'finalize' ? 'MPI_Finalize' : mode === 'split' ? 'MPI_Comm_split' : 'MPI_Intercomm_create'}, the others ${HOLD_MS} ms late`, { skip }, (t) => lateCheckpoint(t, f, mode));
+  for (const mode of MODES) {
+    t.test(`${f}: rank 0 in ${CALL[mode]}, the others ${HOLD_MS} ms late`, { skip }, (t) => lateCheckpoint(t, f, mode));
   }
 }

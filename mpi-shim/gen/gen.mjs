@@ -197,6 +197,7 @@ function upperBody(f) {
   // `sync`: blocks inside the lower half until every member arrives; wait for them up here first
   if (sync === true) lines.push(`shim_sync(${comm.name});`);
   else if (sync === "intercomm") lines.push("shim_sync_intercomm(local_comm, local_leader, peer_comm, remote_leader, tag);");
+  else if (sync === "group") lines.push("shim_sync_group(comm, group, tag);");
   else if (sync) throw new Error(`${f.name}: unknown sync=${sync}`);
   // messages a checkpoint drained into the upper half are matched first (upper/msgbuf.c)
   const mb = MSGBUF_HOOK[f.name];

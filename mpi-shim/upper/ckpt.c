@@ -37,6 +37,9 @@ HIDDEN uint64_t shim_nsent, shim_nrecvd;
 
 /* 1 while ranks may start collectives only up to their targets (step 1 above) */
 static volatile int limited;
+/* communicators where this rank has started fewer collectives than the rank furthest ahead
+   (at the last agreement; both change only under shim_lock) */
+static int nbehind;
 static uint64_t ck_comm; /* the private duplicate of MPI_COMM_WORLD (a real handle) */
 static int ck_ready;
 
@@ -249,7 +252,10 @@ void shim_coll_begin(MPI_Comm comm) {
   if (comm == MPI_COMM_SELF || replay_running) return;
   struct cinfo *c = cinfo_get(comm, 1);
   int spins = 0;
-  while (__atomic_load_n(&limited, __ATOMIC_ACQUIRE) && c->ncoll >= c->target) {
+  /* a rank still behind on some communicator goes on through collectives elsewhere: it may
+     have to, to get there (a communicator only some ranks are in, MPI_Comm_create_group's;
+     collectives of two communicators interleaved), and stops once it has caught up */
+  while (__atomic_load_n(&limited, __ATOMIC_ACQUIRE) && c->ncoll >= c->target && nbehind == 0) {
     /* this rank is as far as any on this communicator: wait for the checkpoint, outside */
     int depth = shim_depth;
     shim_depth = 1;
@@ -259,7 +265,7 @@ void shim_coll_begin(MPI_Comm comm) {
     shim_depth = depth;
     c = cinfo_get(comm, 1);
   }
-  c->ncoll++;
+  if (++c->ncoll == c->target && nbehind > 0) nbehind--;
 }
 
 /* MPI_Intercomm_create is collective over two local communicators that count apart: a side
@@ -388,6 +394,37 @@ void shim_intercomm_new(MPI_Comm local_comm, MPI_Comm inter) {
   uint64_t a = (uint64_t)mine, b = (uint64_t)theirs;
   c = cinfo_get(inter, 1);
   c->gid = gid_mix(a < b ? a : b, a < b ? b : a);
+}
+
+/* MPI_Comm_create_group: only the group's members take part, so they meet among themselves:
+   a dissemination barrier of empty messages over the parent communicator, with the tag the
+   application gave for the call (after round k a member has heard, through others, from the
+   2^k members before it). Not counted as a collective of the parent (the others never call
+   it): a member the checkpoint holds elsewhere delays the checkpoint, it does not hang it. */
+void shim_sync_group(MPI_Comm comm, MPI_Group group, int tag) {
+  uint64_t g = vh_real(VK_GROUP, group), cg = 0;
+  int n = 0, me = MPI_UNDEFINED;
+  if (g == vh_null(VK_GROUP) || vh_real(VK_COMM, comm) == vh_null(VK_COMM)) return;
+  LH_CALL(MPI_Group_size, g, &n);
+  LH_CALL(MPI_Group_rank, g, &me);
+  if (n < 2 || me < 0 || me >= n || !sync_begin()) return;
+  int *in = malloc(sizeof(int) * (size_t)n * 2);
+  if (!in) shim_die("out of memory");
+  int *at = in + n;
+  for (int i = 0; i < n; i++) in[i] = i;
+  if (LH_CALL(MPI_Comm_group, vh_real(VK_COMM, comm), &cg) == MPI_SUCCESS) {
+    LH_CALL(MPI_Group_translate_ranks, g, n, in, cg, at);
+    LH_CALL(MPI_Group_free, &cg);
+    unsigned polls = 0;
+    for (int d = 1; d < n; d *= 2) {
+      MPI_Request rq[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+      char x = 0, y = 0;
+      PMPI_Irecv(&y, 0, MPI_BYTE, at[(me - d + n) % n], tag, comm, &rq[0]);
+      PMPI_Isend(&x, 0, MPI_BYTE, at[(me + d) % n], tag, comm, &rq[1]);
+      for (int i = 0; i < 2; i++) wait_polled((int64_t)rq[i], &polls);
+    }
+  }
+  free(in);
 }
 
 void shim_sync_end(void) {
@@ -573,6 +610,7 @@ static int agree(int *quiet, int *calm, int64_t drained, int64_t *drained_all, c
     c->target = t;
     if (c->ncoll < t) behind++;
   }
+  nbehind = (int)behind;
   free(mine);
   free(all);
   struct scan s = {0};

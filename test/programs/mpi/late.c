@@ -3,6 +3,7 @@
      split     MPI_Comm_split, then an allreduce on each half (the result file);
      intercomm MPI_Intercomm_create between the even and odd ranks, then MPI_Intercomm_merge
                and an allreduce on the merged communicator;
+     group     MPI_Comm_create_group of the even ranks only, then an allreduce on it;
      finalize  the result file first, then MPI_Finalize (a checkpoint then is refused: the job
                is finishing).
    Rank 0 says "late: rank 0 enters MODE" on stderr just before the call.
@@ -41,7 +42,7 @@ static void result(const char *path, int rank, int size, long v) {
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   if (argc != 4) {
-    fprintf(stderr, "usage: late RESULT_FILE split|intercomm|finalize HOLD_MS\n");
+    fprintf(stderr, "usage: late RESULT_FILE split|intercomm|group|finalize HOLD_MS\n");
     MPI_Abort(MPI_COMM_WORLD, 2);
   }
   const char *mode = argv[2];
@@ -73,6 +74,28 @@ int main(int argc, char **argv) {
     MPI_Comm_free(&merged);
     MPI_Comm_free(&inter);
     MPI_Comm_free(&side);
+  } else if (strcmp(mode, "group") == 0) {
+    /* only the even ranks make it (the odd ones never call it) */
+    MPI_Group world, evens;
+    MPI_Comm_group(MPI_COMM_WORLD, &world);
+    int range[1][3] = {{0, size - 1, 2}};
+    MPI_Group_range_incl(world, 1, range, &evens);
+    long r = -1;
+    if (rank % 2 == 0) {
+      MPI_Comm ev;
+      arrive(rank, mode, hold);
+      MPI_Comm_create_group(MPI_COMM_WORLD, evens, 5, &ev);
+      int er;
+      MPI_Comm_rank(ev, &er);
+      MPI_Allreduce(&v, &s, 1, MPI_LONG, MPI_SUM, ev);
+      r = s * 100 + er;
+      MPI_Comm_free(&ev);
+    }
+    /* the odd ranks wait here for the even ones (so the job is not finishing meanwhile) */
+    MPI_Barrier(MPI_COMM_WORLD);
+    result(argv[1], rank, size, r);
+    MPI_Group_free(&evens);
+    MPI_Group_free(&world);
   } else if (strcmp(mode, "finalize") == 0) {
     result(argv[1], rank, size, s);
     arrive(rank, mode, hold);
