@@ -50,13 +50,7 @@ static void pause_briefly(int *spins) {
 
 void shim_enter_slow(void) {
   int spins = 0;
-  for (;;) {
-    if (!__atomic_load_n(&shim_gate, __ATOMIC_ACQUIRE) && !__atomic_exchange_n(&shim_lock, 1, __ATOMIC_ACQUIRE)) {
-      if (!__atomic_load_n(&shim_gate, __ATOMIC_ACQUIRE)) return;
-      __atomic_store_n(&shim_lock, 0, __ATOMIC_RELEASE);
-    }
-    pause_briefly(&spins);
-  }
+  while (!shim_try_enter()) pause_briefly(&spins);
 }
 
 /* The checkpoint thread takes the lower half for itself, gate closed. */
@@ -64,6 +58,7 @@ static void take_lower(void) {
   __atomic_store_n(&shim_gate, 1, __ATOMIC_SEQ_CST);
   int spins = 0;
   while (__atomic_exchange_n(&shim_lock, 1, __ATOMIC_ACQUIRE)) pause_briefly(&spins);
+  shim_solo_wait();
   shim_depth = 1;
 }
 
@@ -87,13 +82,13 @@ int64_t shim_req_new(uint64_t real, int kind) {
 }
 
 int64_t shim_req_send(uint64_t real, int dest) {
-  if (dest != MPI_PROC_NULL) shim_nsent++;
+  shim_count_send(dest);
   return shim_req_new(real, SHIM_REQ_SEND);
 }
 
 int64_t shim_req_recv(uint64_t real, void *buf, int count, MPI_Datatype dt, int source, int tag, MPI_Comm comm) {
   /* likewise for MPI_Recv completed at once (the usual case for a message already there) */
-  if (real == vh_null(VK_REQUEST) && source != MPI_PROC_NULL) shim_nrecvd++;
+  if (real == vh_null(VK_REQUEST)) shim_count_recv(source);
   int64_t v = vh_make(VK_REQUEST, real);
   struct shim_req *m = vh_req_meta(v);
   if (m) {
