@@ -213,14 +213,20 @@ function upperBody(f) {
     const callArgs = args.filter((x) => x !== statusParam);
     // started and tested in one crossing; most complete there (eager sends, short collectives)
     lines.push("uint64_t req = 0;", "int done = 0;");
-    lines.push(`int rc = LH_CALL(${f.name}_spin, ${[...callArgs, "&req", "&done", statusParam ?? "NULL", "SHIM_SPINS"].join(", ")});`);
-    lines.push(`int64_t vreq = rc == MPI_SUCCESS ? ${reqNew(call, "req", rk)} : 0;`);
-    lines.push("if (rc == MPI_SUCCESS && done) vh_update(VK_REQUEST, &vreq, req);");
-    lines.push("shim_leave();");
-    lines.push(`if (rc == MPI_SUCCESS && !done) rc = shim_wait_v(vreq, ${statusParam ?? "NULL"});`);
-    lines.push("shim_enter();");
+    lines.push(`int rc = LH_CROSS(${f.name}_spin, ${[...callArgs, "&req", "&done", statusParam ?? "NULL", "SHIM_SPINS"].join(", ")});`);
+    // done at once: the request is gone already (only its counts are kept), and the call
+    // keeps the lower half to the end; otherwise it lets go while it waits
+    const now = doneNow(call, rk);
+    lines.push(...(now.length ? ["if (rc == MPI_SUCCESS) {", "  if (done) {", ...now.map((l) => "    " + l), "  } else {"]
+      : ["if (rc == MPI_SUCCESS) {", "  if (!done) {"]),
+      `    int64_t vreq = ${reqNew(call, "req", rk)};`,
+      "    shim_leave();",
+      `    rc = shim_wait_v(vreq, ${statusParam ?? "NULL"});`,
+      "    shim_enter();",
+      "  }",
+      "}");
   } else {
-    lines.push(`int rc = LH_CALL(${f.name}${args.length ? ", " + args.join(", ") : ""});`);
+    lines.push(`int rc = LH_CROSS(${f.name}${args.length ? ", " + args.join(", ") : ""});`);
     const ro = f.params.findIndex((p) => p.kind === "h_out" && p.base === "MPI_Request");
     if (ro >= 0) {
       // new request: remember what it is (the drain counts and re-posts by kind)
@@ -248,6 +254,15 @@ function reqKind(f) {
   if (has("dest")) return "SHIM_REQ_SEND";
   if (has("source") || f.name === "MPI_Imrecv") return "SHIM_REQ_RECV";
   return "SHIM_REQ_OTHER";
+}
+/* A blocking call whose request completed in the crossing that started it: MPI_Test freed the
+   request, so only the message counts remain (what reqNew and vh_update would do for a null
+   request, without making and dropping a virtual handle on the fast path). */
+function doneNow(f, kind) {
+  if (kind === "SHIM_REQ_SEND") return ["shim_count_send(dest);"];
+  if (kind === "SHIM_REQ_RECV" && f.name !== "MPI_Imrecv") return ["shim_count_recv(source);"];
+  if (f.name === "MPI_Imrecv") return [`int64_t vreq = ${reqNew(f, "req", kind)};`, "vh_update(VK_REQUEST, &vreq, req);"];
+  return []; /* nothing counts the others */
 }
 function reqNew(f, real, kind) {
   const pn = (n) => (f.params.some((p) => p.name === n) ? n : null);

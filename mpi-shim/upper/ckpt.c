@@ -65,13 +65,15 @@ static __thread int pass_mine;
 void shim_enter_slow(void) {
   int spins = 0;
   for (;;) {
-    if (!__atomic_load_n(&shim_gate, __ATOMIC_ACQUIRE) && !__atomic_exchange_n(&shim_lock, 1, __ATOMIC_ACQUIRE)) {
-      if (!__atomic_load_n(&shim_gate, __ATOMIC_ACQUIRE)) return;
-      __atomic_store_n(&shim_lock, 0, __ATOMIC_RELEASE);
+    if (shim_try_enter()) return;
+    if (pass_mine && __atomic_load_n(&pass_state, __ATOMIC_ACQUIRE) == PASS_GRANTED) {
+      /* one call at a time (shim_solo): the checkpoint thread waits for shim_busy to drop */
+      if (shim_solo) {
+        __atomic_store_n(&shim_busy, 1, __ATOMIC_RELAXED);
+        return;
+      }
+      if (!__atomic_exchange_n(&shim_lock, 1, __ATOMIC_ACQUIRE)) return;
     }
-    if (pass_mine && __atomic_load_n(&pass_state, __ATOMIC_ACQUIRE) == PASS_GRANTED &&
-        !__atomic_exchange_n(&shim_lock, 1, __ATOMIC_ACQUIRE))
-      return;
     pause_briefly(&spins);
   }
 }
@@ -91,6 +93,11 @@ static int take_lower(void) {
       return -1;
     }
     pause_briefly(&spins);
+  }
+  if (shim_solo_wait(&finishing) != 0) {
+    __atomic_store_n(&shim_lock, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&shim_gate, 0, __ATOMIC_RELEASE);
+    return -1;
   }
   shim_depth = 1;
   return 0;
@@ -116,13 +123,13 @@ int64_t shim_req_new(uint64_t real, int kind) {
 }
 
 int64_t shim_req_send(uint64_t real, int dest) {
-  if (dest != MPI_PROC_NULL) shim_nsent++;
+  shim_count_send(dest);
   return shim_req_new(real, SHIM_REQ_SEND);
 }
 
 int64_t shim_req_recv(uint64_t real, void *buf, int count, MPI_Datatype dt, int source, int tag, MPI_Comm comm) {
   /* likewise for MPI_Recv completed at once (the usual case for a message already there) */
-  if (real == vh_null(VK_REQUEST) && source != MPI_PROC_NULL) shim_nrecvd++;
+  if (real == vh_null(VK_REQUEST)) shim_count_recv(source);
   int64_t v = vh_make(VK_REQUEST, real);
   struct shim_req *m = vh_req_meta(v);
   if (m) {
@@ -477,10 +484,14 @@ static void serve_pass(void) {
   if (__atomic_load_n(&pass_state, __ATOMIC_ACQUIRE) != PASS_WAITING) return;
   __atomic_store_n(&pass_state, PASS_GRANTED, __ATOMIC_RELEASE);
   shim_depth = 0;
-  __atomic_store_n(&shim_lock, 0, __ATOMIC_RELEASE);
+  /* (with shim_solo the application thread never takes shim_lock: it marks shim_busy) */
+  if (!shim_solo) __atomic_store_n(&shim_lock, 0, __ATOMIC_RELEASE);
   int spins = 0, st;
   while ((st = __atomic_load_n(&pass_state, __ATOMIC_ACQUIRE)) == PASS_GRANTED) pause_briefly(&spins);
-  while (__atomic_exchange_n(&shim_lock, 1, __ATOMIC_ACQUIRE)) pause_briefly(&spins);
+  if (shim_solo)
+    while (__atomic_load_n(&shim_busy, __ATOMIC_ACQUIRE)) pause_briefly(&spins);
+  else
+    while (__atomic_exchange_n(&shim_lock, 1, __ATOMIC_ACQUIRE)) pause_briefly(&spins);
   shim_depth = 1;
   __atomic_store_n(&pass_state, st == PASS_YIELDED ? PASS_WAITING : PASS_NONE, __ATOMIC_RELEASE);
 }

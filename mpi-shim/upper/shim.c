@@ -162,7 +162,7 @@ void shim_status_in(const MPI_Status *in, struct lh_status *out) {
   out->error = in->MPI_ERROR;
 }
 
-int shim_ret(int rc, const char *fn) {
+int shim_ret_err(int rc, const char *fn) {
   (void)fn;
   return rc;
 }
@@ -189,6 +189,7 @@ int MPI_Init_thread(int *argc, char ***argv, int required, int *provided) {
   int got = MPI_THREAD_SINGLE;
   int rc = LH_CALL(MPI_Init_thread, argc, argv, want, &got);
   if (rc != MPI_SUCCESS) return rc;
+  shim_solo_begin(required);
   vh_init();
   shim_ckpt_init();
   state = 1;

@@ -10,6 +10,7 @@
 
 #include "shim.h"
 #define PREDEF_UPPER
+#define HIDDEN __attribute__((visibility("hidden")))
 #include "predef.gen.h"
 
 #define USER_BITS 0xC0000000u
@@ -75,7 +76,11 @@ static int find_real(int kind, uint64_t r) {
 }
 
 #define LH_ABSENT_VALUE UINT64_MAX
+/* INT64_MIN: no handle of any kind */
+HIDDEN struct vh_last vh_last[VK_COUNT] = {[0 ... VK_COUNT - 1] = {INT64_MIN, 0}};
+
 void vh_init(void) {
+  for (int k = 0; k < VK_COUNT; k++) vh_last[k].v = INT64_MIN;
   LH_CALL_VOID(lh_predefined, predef_real, N_PREDEF);
   memset(by_abi, 0xff, sizeof by_abi);
   memset(by_real, 0xff, sizeof by_real);
@@ -97,7 +102,7 @@ static inline int is_user(int kind, int64_t v) {
   return ((uint32_t)v & USER_BITS) == USER_BITS && (((uint32_t)v >> 26) & 0xF) == kind_code[kind];
 }
 
-uint64_t vh_real(int kind, int64_t v) {
+uint64_t vh_real_lookup(int kind, int64_t v) {
   if (is_user(kind, v)) {
     struct vh_table *t = &tables[kind];
     uint32_t i = (uint32_t)v & IDX_MASK;
@@ -109,6 +114,7 @@ uint64_t vh_real(int kind, int64_t v) {
   }
   int i = find_abi(kind, v);
   if (i < 0 || predef_real[i] == LH_ABSENT_VALUE) return null_real[kind];
+  vh_last[kind] = (struct vh_last){v, predef_real[i]};
   return predef_real[i];
 }
 
