@@ -262,7 +262,7 @@ void shim_coll_begin(MPI_Comm comm) {
   /* a rank still behind on some communicator goes on through collectives elsewhere: it may
      have to, to get there (a communicator only some ranks are in, MPI_Comm_create_group's;
      collectives of two communicators interleaved), and stops once it has caught up */
-  while (__atomic_load_n(&limited, __ATOMIC_ACQUIRE) && c->ncoll >= c->target && nbehind == 0) {
+  while (__atomic_load_n(&limited, __ATOMIC_ACQUIRE) && c->ncoll >= c->target && nbehind == 0 && !pass_mine) {
     /* this rank is as far as any on this communicator: wait for the checkpoint, outside */
     int depth = shim_depth;
     shim_depth = 1;
@@ -281,7 +281,8 @@ void shim_coll_begin(MPI_Comm comm) {
    both sides count alike (shim_intercomm_new), where the next collective waits as usual. */
 void shim_coll_count(MPI_Comm comm) {
   if (comm == MPI_COMM_SELF || replay_running) return;
-  cinfo_get(comm, 1)->ncoll++;
+  struct cinfo *c = cinfo_get(comm, 1);
+  if (++c->ncoll == c->target && nbehind > 0) nbehind--;
 }
 
 /* ------------------------------------------------------------------ calls that block until all arrive */
@@ -368,11 +369,39 @@ void shim_sync_intercomm(MPI_Comm local_comm, int local_leader, MPI_Comm peer_co
 
 /* MPI_Comm_create_group involves only the group's members: the parent's count of creations
    stays as the others see it; the members and the tag name the new one. */
+/* how many communicators of one (parent, tag, first member) a rank has made: the same on the
+   members, so two made alike one after the other are told apart */
+static uint64_t group_count_next(uint64_t key) {
+  static struct { uint64_t key, n; } *map;
+  static uint32_t cap, used;
+  if ((used + 1) * 2 > cap) {
+    uint32_t old = cap;
+    __typeof__(map) o = map;
+    cap = cap ? cap * 2 : 64;
+    map = calloc(cap, sizeof *map);
+    if (!map) shim_die("out of memory");
+    used = 0;
+    for (uint32_t i = 0; i < old; i++)
+      if (o[i].key) {
+        uint32_t h = (uint32_t)(o[i].key >> 40) & (cap - 1);
+        while (map[h].key) h = (h + 1) & (cap - 1);
+        map[h] = o[i];
+        used++;
+      }
+    free(o);
+  }
+  uint32_t h = (uint32_t)(key >> 40) & (cap - 1);
+  while (map[h].key && map[h].key != key) h = (h + 1) & (cap - 1);
+  if (!map[h].key) map[h].key = key, used++;
+  return ++map[h].n;
+}
+
 void shim_comm_new_group(MPI_Comm parent, MPI_Comm comm, int tag) {
   if (comm == MPI_COMM_NULL) return;
   uint64_t x = gid_mix(cinfo_get(parent, 1)->gid ^ 0x9E3779B97F4A7C15ull, (uint64_t)(uint32_t)tag);
   uint64_t real = vh_real(VK_COMM, comm);
   if (!replay_running && real != 0) x = gid_mix(x, members_key(real));
+  x = gid_mix(x, group_count_next(x));
   struct cinfo *c = cinfo_get(comm, 1);
   c->gid = x;
   c->ncoll = 0;
@@ -542,6 +571,12 @@ static void scan_req(int64_t v, uint64_t *real, struct shim_req *m, void *arg) {
   if (m->done || m->cancelled) return;
   int flag = 0;
   struct lh_status st;
+  if (v == fin_v) {
+    /* MPI_Finalize's barrier: never consumed here (every rank must see it complete the same
+       way, and then give up: finalize_seen), and never quiet while it is in flight */
+    s->pending++;
+    return;
+  }
   if (m->kind == SHIM_REQ_COLL) {
     /* the oldest is tested after the walk (test_oldest_coll) */
     s->pending++;
@@ -577,14 +612,15 @@ static void test_oldest_coll(struct scan *s) {
   if (!m || CK(MPI_Test, &r, &flag, &st) != MPI_SUCCESS || !flag) return;
   m->done = 1;
   m->st = st;
-  if (CK(lh_completed, &st, &r) == MPI_SUCCESS) vh_set_real(VK_REQUEST, s->oldest, r);
+  /* (no stand-in: the null request, which the application's wait takes as complete) */
+  vh_set_real(VK_REQUEST, s->oldest, CK(lh_completed, &st, &r) == MPI_SUCCESS ? r : vh_null(VK_REQUEST));
   s->pending--;
 }
 
 /* One round of agreement: targets for every communicator, and whether the job is quiet.
    drained: messages this rank drained since the last round; *calm: no rank is behind on a
    collective; *drained_all: the sum of drained over the ranks. */
-static int agree(int *quiet, int *calm, int64_t drained, int64_t *drained_all, char *err, size_t errlen) {
+static int agree(int *quiet, int *calm, int64_t drained, int64_t *drained_all, int over, int *over_all, char *err, size_t errlen) {
   uint64_t dt_long = vh_real(VK_DATATYPE, MPI_LONG), op_max = vh_real(VK_OP, MPI_MAX),
            op_sum = vh_real(VK_OP, MPI_SUM), dt_byte = vh_real(VK_DATATYPE, MPI_BYTE);
   int64_t k = 0;
@@ -629,8 +665,9 @@ static int agree(int *quiet, int *calm, int64_t drained, int64_t *drained_all, c
   test_oldest_coll(&s);
   /* a member waiting for the pass is not at a point to be saved at */
   if (__atomic_load_n(&pass_state, __ATOMIC_ACQUIRE) == PASS_WAITING) s.pending++;
-  int64_t local[5] = {behind, s.pending, (int64_t)(shim_nsent - shim_nrecvd), drained, s.pcoll}, global[5];
-  rc = CK(MPI_Iallreduce, local, global, 5, dt_long, op_sum, ck_comm, &r);
+  if (__atomic_load_n(&finishing, __ATOMIC_ACQUIRE)) s.pending++;
+  int64_t local[6] = {behind, s.pending, (int64_t)(shim_nsent - shim_nrecvd), drained, s.pcoll, over}, global[6];
+  rc = CK(MPI_Iallreduce, local, global, 6, dt_long, op_sum, ck_comm, &r);
   if (rc == MPI_SUCCESS) rc = ck_wait(&r);
   if (rc != MPI_SUCCESS) goto fail;
   if (global[4] > 0) {
@@ -651,6 +688,7 @@ static int agree(int *quiet, int *calm, int64_t drained, int64_t *drained_all, c
     }
   }
   *quiet = global[0] == 0 && global[1] == 0 && global[2] == 0;
+  *over_all = global[5] > 0;
   *calm = global[0] == 0;
   *drained_all = global[3];
   return 0;
@@ -711,13 +749,22 @@ static int presuspend(char *err, size_t errlen) {
       __atomic_store_n(&limited, 0, __ATOMIC_RELEASE);
       return finishing_error(err, errlen);
     }
-    int quiet = 0, calm = 0;
-    if (agree(&quiet, &calm, drained, &drained_all, err, errlen) != 0) {
+    int quiet = 0, calm = 0, over_all = 0;
+    /* (one rank past the limit: all give up in this round, or the others would wait for it
+       in their next agreement for ever) */
+    int over = MPI_Wtime() - start > limit && round > 0;
+    if (agree(&quiet, &calm, drained, &drained_all, over, &over_all, err, errlen) != 0) {
       give_lower();
       __atomic_store_n(&limited, 0, __ATOMIC_RELEASE);
       return -1;
     }
     if (quiet) break;
+    if (over_all) {
+      give_lower();
+      snprintf(err, errlen, "MPI messages or collectives stayed in flight for %.0f s (MANA_MPI_DRAIN_TIMEOUT); the job goes on", limit);
+      __atomic_store_n(&limited, 0, __ATOMIC_RELEASE);
+      return -1;
+    }
     /* ---- drain (msgbuf.c): no rank is behind, yet messages are in flight; take the ones no
        receive is posted for into the upper half, keeping the lower half (no new sends), until
        the sum is zero. A round that finds nothing anywhere may just be early (a message on its
@@ -733,12 +780,6 @@ static int presuspend(char *err, size_t errlen) {
     held = 0, idle = 0, drained = 0;
     /* ---- end drain */
     give_lower();
-    /* every rank takes the same decision, so every rank gives up in the same round */
-    if (MPI_Wtime() - start > limit && round > 0) {
-      snprintf(err, errlen, "MPI messages or collectives stayed in flight for %.0f s (MANA_MPI_DRAIN_TIMEOUT); the job goes on", limit);
-      __atomic_store_n(&limited, 0, __ATOMIC_RELEASE);
-      return -1;
-    }
     struct timespec ts = {0, 500000};
     nanosleep(&ts, NULL);
   }
@@ -885,6 +926,10 @@ void shim_ckpt_stop(void) { ck_ready = 0; }
 
 void shim_ckpt_init(void) {
   cinfo_get(MPI_COMM_WORLD, 1);
+  /* MPI_COMM_SELF is every rank's own: its duplicates must not share names across ranks */
+  int wr = 0;
+  LH_CALL(MPI_Comm_rank, vh_real(VK_COMM, MPI_COMM_WORLD), &wr);
+  cinfo_get(MPI_COMM_SELF, 1)->gid = gid_mix(2, (uint64_t)wr + 1);
   int (*reg)(const struct mana_plugin *) = (int (*)(const struct mana_plugin *))dlsym(RTLD_DEFAULT, "mana_plugin_register");
   if (!reg) return;
   if (LH_CALL(MPI_Comm_dup, vh_real(VK_COMM, MPI_COMM_WORLD), &ck_comm) != MPI_SUCCESS) return;
