@@ -219,6 +219,12 @@ static int by_order(const void *a, const void *b) {
   return x->idx < y->idx ? 1 : x->idx > y->idx ? -1 : 0;
 }
 
+/* The keys of the values cached at this checkpoint (a freed key too, while a value still
+   holds it): a restart sets the values again, so their keys must be made again. */
+void shim_attrs_pins(replay_dep_fn *fn, void *arg) {
+  for (size_t i = 0; i < n_cache; i++) fn(arg, RD_USE, VK_KEYVAL, cache[i].key);
+}
+
 void shim_attrs_save(void) {
   n_cache = 0;
   for (struct key *k = keys; k; k = k->next) {

@@ -328,6 +328,7 @@ static void build(struct graph *g) {
     g->req_head[i] = g->att_head[i] = -1;
   }
   shim_files_pins(pin, g);
+  shim_attrs_pins(pin, g);
   vh_req_foreach(pin_req, g);
   int open_attach = -1;
   for (i = 0; i < n; i++) {

@@ -264,6 +264,7 @@ void replay_prune(void);
 /* objects the replay must make although no record still in the log needs them (open files'
    views, requests' datatypes) */
 void shim_files_pins(replay_dep_fn *fn, void *arg);
+void shim_attrs_pins(replay_dep_fn *fn, void *arg);
 /* the checkpoint's private duplicate of MPI_COMM_WORLD (real handle; ckpt.c) */
 uint64_t shim_ck_comm(void);
 /* MPI-IO (fileio.c): at a checkpoint, each open file's pointers; after a restart's replay,
