@@ -369,39 +369,14 @@ void shim_sync_intercomm(MPI_Comm local_comm, int local_leader, MPI_Comm peer_co
 
 /* MPI_Comm_create_group involves only the group's members: the parent's count of creations
    stays as the others see it; the members and the tag name the new one. */
-/* how many communicators of one (parent, tag, first member) a rank has made: the same on the
-   members, so two made alike one after the other are told apart */
-static uint64_t group_count_next(uint64_t key) {
-  static struct { uint64_t key, n; } *map;
-  static uint32_t cap, used;
-  if ((used + 1) * 2 > cap) {
-    uint32_t old = cap;
-    __typeof__(map) o = map;
-    cap = cap ? cap * 2 : 64;
-    map = calloc(cap, sizeof *map);
-    if (!map) shim_die("out of memory");
-    used = 0;
-    for (uint32_t i = 0; i < old; i++)
-      if (o[i].key) {
-        uint32_t h = (uint32_t)(o[i].key >> 40) & (cap - 1);
-        while (map[h].key) h = (h + 1) & (cap - 1);
-        map[h] = o[i];
-        used++;
-      }
-    free(o);
-  }
-  uint32_t h = (uint32_t)(key >> 40) & (cap - 1);
-  while (map[h].key && map[h].key != key) h = (h + 1) & (cap - 1);
-  if (!map[h].key) map[h].key = key, used++;
-  return ++map[h].n;
-}
-
 void shim_comm_new_group(MPI_Comm parent, MPI_Comm comm, int tag) {
   if (comm == MPI_COMM_NULL) return;
   uint64_t x = gid_mix(cinfo_get(parent, 1)->gid ^ 0x9E3779B97F4A7C15ull, (uint64_t)(uint32_t)tag);
   uint64_t real = vh_real(VK_COMM, comm);
   if (!replay_running && real != 0) x = gid_mix(x, members_key(real));
-  x = gid_mix(x, group_count_next(x));
+  /* how many such a rank has made: the same on the members, so two made alike one after the
+     other are told apart */
+  x = gid_mix(x, shim_count_next(x ^ 0xC0117ull));
   struct cinfo *c = cinfo_get(comm, 1);
   c->gid = x;
   c->ncoll = 0;

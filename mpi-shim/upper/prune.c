@@ -99,11 +99,12 @@ static void name_made(MPI_Comm made, uint64_t name) {
   if (c) c->name = name;
 }
 
-/* Counters of the records made by a group within a parent, or by a pair of groups. */
+/* Counters of the records made by a group within a parent, or by a pair of groups (and, for
+   ckpt.c, of the communicators MPI_Comm_create_group made alike: shim_count_next). */
 static struct { uint64_t key, n; } *counters;
 static size_t ccap, cused;
 
-static uint64_t count_next(uint64_t key) {
+uint64_t shim_count_next(uint64_t key) {
   if (!key) key = 1;
   if ((cused + 1) * 2 > ccap) {
     size_t oc = ccap;
@@ -172,7 +173,7 @@ void replay_coll_group(struct replay_rec *h, MPI_Comm comm, MPI_Group group, MPI
     return;
   }
   uint64_t key = mix2(mix2(p->name, 0x6367), g);
-  h->name = mix2(key, count_next(key));
+  h->name = mix2(key, shim_count_next(key));
   h->nparts = n;
   name_made(made, h->name);
 }
@@ -192,7 +193,7 @@ void replay_coll_pair(struct replay_rec *h, MPI_Comm made, uint64_t tag) {
   LH_CALL(MPI_Group_free, &rg);
   if (nl <= 0 || nr <= 0) return;
   uint64_t key = mix2(mix2(0x6963, tag), mix2(hl < hr ? hl : hr, hl < hr ? hr : hl));
-  h->name = mix2(key, count_next(key));
+  h->name = mix2(key, shim_count_next(key));
   h->nparts = nl + nr;
   name_made(made, h->name);
 }

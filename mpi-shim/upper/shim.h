@@ -201,6 +201,7 @@ void shim_sync_group(MPI_Comm comm, MPI_Group group, int tag);
 void shim_sync_end(void);
 void shim_intercomm_new(MPI_Comm local_comm, MPI_Comm inter); /* replaces shim_comm_new there */
 void shim_comm_new_group(MPI_Comm parent, MPI_Comm comm, int tag); /* and for MPI_Comm_create_group */
+uint64_t shim_count_next(uint64_t key); /* prune.c: 1, 2, ... per key */
 /* MPI_Finalize's start: every rank arrives before any enters the lower half's MPI_Finalize */
 void shim_finalize_sync(void);
 /* a request's completion (vh.c calls it when a real request comes back null) */
