@@ -453,15 +453,10 @@ void shim_finalize_sync(void) {
   if (!ck_ready) return;
   shim_enter();
   shim_coll_begin(MPI_COMM_WORLD);
-  int64_t v = post_barrier(MPI_COMM_WORLD);
-  fin_v = v;
+  /* (no pass: a rank waiting here is at a point to be saved at) */
+  fin_v = post_barrier(MPI_COMM_WORLD);
   unsigned polls = 0;
-  while (!polled_done(&v)) {
-    fin_v = v;
-    shim_leave();
-    shim_wait_turn(&polls, SHIM_SPINS);
-    shim_enter();
-  }
+  wait_polled(fin_v, &polls);
   fin_v = 0;
   __atomic_store_n(&finishing, 1, __ATOMIC_RELEASE);
   shim_leave();
