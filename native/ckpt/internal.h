@@ -79,6 +79,10 @@ void mana_plugins_resume(int restarted);
 /* before parking: the tids the round's plugins keep out (never signalled, parked or saved) */
 int mana_plugins_collect_tids(char *err, size_t errlen);
 int mana_plugin_tid_excluded(int tid);
+/* whether [start, end) holds the stack of an excluded thread (it changes while the image is
+ * written); and whether some excluded thread's stack could not be located */
+int mana_plugins_stack_in(uint64_t start, uint64_t end);
+int mana_plugins_stack_unknown(void);
 /* fds plugins keep out of the image (their own sockets, ...): asked once per image */
 void mana_plugins_collect_fds(void);
 int mana_plugin_fd_excluded(int fd);

@@ -58,6 +58,7 @@ static int snapshot(void) {
 struct line {
   uint64_t start, end, offset;
   int prot, shared;
+  int above_guard; /* the line just below is an inaccessible private anonymous one */
   const char *path; /* NUL-terminated inside buf (we cut the newline) */
 };
 
@@ -65,6 +66,8 @@ static int changes_while_writing(const struct line *l);
 
 /* Parses the line at *pos and advances; returns 0 at the end. */
 static int next_line(size_t *pos, struct line *l) {
+  static uint64_t guard_end; /* end of the last PROT_NONE private anonymous line seen */
+  if (*pos == 0) guard_end = 0;
   if (*pos >= len) return 0;
   char *p = buf + *pos;
   char *eol = p;
@@ -87,6 +90,8 @@ static int next_line(size_t *pos, struct line *l) {
   }
   while (*q == ' ') q++;
   l->path = q;
+  l->above_guard = guard_end && guard_end == l->start;
+  guard_end = !l->prot && !l->shared && !q[0] ? l->end : 0;
   return 1;
 }
 
@@ -182,15 +187,14 @@ uint64_t mana_raw_total(void) {
   return total;
 }
 
-/* The checkpoint thread changes its own stack (and TLS, which glibc keeps at the top of the
- * stack mapping) and libmana's writable data while the image is written; the writer hashes
- * a chunk and copies it to the file later, so such regions are handed over as a copy. */
 /* The writer hashes a chunk when it is added and copies it to the file later, so memory
  * that changes during the write must be handed over as a copy: the checkpoint thread's own
  * stack (with its TLS, which glibc keeps at the top of the stack mapping), the stacks of the
- * writer's helper threads (pool.c), libmana's data,
- * and, cheaply, every small writable region (ld.so and libc bookkeeping that a library call
- * might touch). One arena holds all copies until mana_imgw_close. */
+ * writer's helper threads (pool.c), the stacks of threads plugins keep out of the image
+ * (they run on, plugin.c), libmana's data, and, cheaply, every small writable region (ld.so
+ * and libc bookkeeping that a library call might touch). One arena holds all copies until
+ * mana_imgw_close. When an excluded thread's stack could not be located, every line shaped
+ * like a thread stack (private, anonymous, writable, right above a guard) is copied. */
 #define SMALL_RW (1ull << 20)
 
 static int changes_while_writing(const struct line *l) {
@@ -198,7 +202,9 @@ static int changes_while_writing(const struct line *l) {
   if (!(l->prot & PROT_READ)) return 0;
   return (sp >= l->start && sp < l->end) || (l->start < mana_rw_end && mana_rw_start < l->end) ||
          ((l->prot & PROT_WRITE) && l->end - l->start <= SMALL_RW) ||
-         mana_pool_stack_in(l->start, l->end); /* the writer's helpers run while it writes */
+         mana_pool_stack_in(l->start, l->end) || mana_plugins_stack_in(l->start, l->end) ||
+         (mana_plugins_stack_unknown() && l->above_guard && (l->prot & PROT_WRITE) &&
+          !l->shared && !l->path[0]);
 }
 
 /* After mana_imgw_close or mana_imgw_abort: frees the copies and gives the unreadable

@@ -9,6 +9,7 @@
  * The plugins that take part in a round are those published when its presuspend starts.
  * exclude_ranges runs while the application is parked: the lists live in mmap'd memory grown
  * with raw system calls, never malloc. */
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -148,6 +149,7 @@ static int list_reserve(struct list *l, size_t bytes) {
 
 static struct list tid_list;
 static int ntids;
+static int collect_sps(char *err, size_t errlen);
 
 int mana_plugins_collect_tids(char *err, size_t errlen) {
   ntids = 0;
@@ -173,8 +175,80 @@ int mana_plugins_collect_tids(char *err, size_t errlen) {
       room = (int)(tid_list.bytes / sizeof(int32_t)) - ntids;
     }
   }
+  return collect_sps(err, errlen);
+}
+
+/* Where each excluded thread's stack is. Such a thread runs on while the image is written,
+ * and the kernel writes into the top of its stack mapping even when the thread itself does
+ * not (glibc's thread descriptor there holds its rseq area, whose cpu_id changes when the
+ * thread moves to another CPU, and the tid cleared at its exit): maps.c hands those lines to
+ * the writer as copies, or a chunk's bytes could change between its hash and its write. The
+ * stack pointer comes from /proc/self/task/TID/syscall, which shows it while the thread is
+ * not on a CPU; a thread caught running is asked again for up to SP_TRIES ms. */
+#define SP_TRIES 100
+
+static struct list sp_list;
+static int sp_unknown; /* a thread ran through every try: maps.c copies what looks like a stack */
+
+/* 1 and *sp, 0 while the thread runs, -1 when it is gone (nothing of it changes any more). */
+static int read_sp(int tid, uint64_t *sp) {
+  char path[64], b[256];
+  struct mana_fmt f;
+  mana_fmt_init(&f, path, sizeof path);
+  mana_fmt_str(&f, "/proc/self/task/");
+  mana_fmt_u64(&f, (uint64_t)tid);
+  mana_fmt_str(&f, "/syscall");
+  int fd = (int)raw_syscall3(SYS_open, path, O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  long n = raw_syscall3(SYS_read, fd, b, sizeof b - 1);
+  raw_syscall1(SYS_close, fd);
+  if (n <= 0) return -1;
+  b[n] = 0;
+  if (mana_strneq(b, "running", 7)) return 0;
+  /* "NR ARG1..ARG6 SP PC" in a system call, "-1 SP PC" outside one: SP is the last but one */
+  const char *w[9];
+  int nw = 0;
+  for (char *q = b; *q && nw < 9;) {
+    while (*q == ' ' || *q == '\n') q++;
+    if (!*q) break;
+    w[nw++] = q;
+    while (*q && *q != ' ' && *q != '\n') q++;
+  }
+  if (nw < 3 || w[nw - 2][0] != '0' || w[nw - 2][1] != 'x') return -1;
+  return mana_parse_u64(w[nw - 2] + 2, NULL, sp, 16) == 0 ? 1 : -1;
+}
+
+static int collect_sps(char *err, size_t errlen) {
+  sp_unknown = 0;
+  if (!ntids) return 0;
+  if (list_reserve(&sp_list, (size_t)ntids * sizeof(uint64_t)) != 0) {
+    struct mana_fmt f;
+    mana_fmt_init(&f, err, errlen);
+    mana_fmt_str(&f, "out of memory for the stacks of the threads plugins keep out of the checkpoint");
+    return -1;
+  }
+  uint64_t *sp = sp_list.mem;
+  const int32_t *t = tid_list.mem;
+  for (int i = 0; i < ntids; i++) {
+    int rc = 0;
+    for (int k = 0; k < SP_TRIES && (rc = read_sp(t[i], &sp[i])) == 0; k++) mana_msleep(1);
+    if (rc < 0) sp[i] = 0;
+    if (rc == 0) {
+      sp[i] = 0;
+      sp_unknown = 1;
+    }
+  }
   return 0;
 }
+
+int mana_plugins_stack_in(uint64_t start, uint64_t end) {
+  const uint64_t *sp = sp_list.mem;
+  for (int i = 0; i < ntids; i++)
+    if (sp[i] >= start && sp[i] < end) return 1;
+  return 0;
+}
+
+int mana_plugins_stack_unknown(void) { return sp_unknown; }
 
 int mana_plugin_tid_excluded(int tid) {
   const int32_t *t = tid_list.mem;

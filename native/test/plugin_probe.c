@@ -14,7 +14,8 @@
  * The plugin is looked up with dlsym, so the program runs natively too (the reference).
  * Environment: PROBE_LOG (a file: one line per callback), PROBE_NO_RANGES=1 (exclude nothing),
  * PROBE_FAIL_FILE (while that file exists, presuspend fails with its contents as the reason),
- * PROBE_PRESUSPEND_MS (how long presuspend takes, default 300), and in the restart
+ * PROBE_PRESUSPEND_MS (how long presuspend takes, default 300), PROBE_HELPER_BUSY=1 (the
+ * helper spins writing its own stack instead of sleeping), and in the restart
  * environment PROBE_RESTART_VAR (logged) and PROBE_RESTART_FAIL=1 (restart() fails).
  */
 #include <dirent.h>
@@ -100,10 +101,19 @@ static const struct timespec one_ms = {0, 1000000};
 
 /* Like a lower-half thread: every signal blocked (set by its creator with a raw system call,
  * which libmana's sigprocmask wrapper cannot soften), and it keeps running through a
- * checkpoint. It touches only helper_count (small, so libmana copies it) and no stack. */
+ * checkpoint. It touches only helper_count (small, so libmana copies it) and, unless busy, no
+ * stack (the kernel still writes the rseq area in its thread descriptor, at the top of its
+ * stack mapping, when it moves to another CPU). */
+static int helper_busy; /* PROBE_HELPER_BUSY=1: the helper also keeps writing its own stack */
+
 static void *helper(void *arg) {
   (void)arg;
   helper_tid = (int)syscall(SYS_gettid);
+  volatile uint64_t own[512] __attribute__((unused)); /* 4 KiB of the helper's stack that change all the time */
+  for (uint64_t n = 0; helper_busy; n++) {
+    own[n % 512] = n;
+    if (n % 4096 == 0) __atomic_fetch_add(&helper_count, 1, __ATOMIC_RELAXED);
+  }
   for (;;) {
     __atomic_fetch_add(&helper_count, 1, __ATOMIC_RELAXED);
     rawsys2(SYS_nanosleep, (long)&one_ms, 0);
@@ -255,6 +265,7 @@ int main(int argc, char **argv) {
   if ((s = getenv("PROBE_LOG"))) snprintf(log_path, sizeof log_path, "%s", s);
   if ((s = getenv("PROBE_FAIL_FILE"))) snprintf(fail_path, sizeof fail_path, "%s", s);
   if ((s = getenv("PROBE_PRESUSPEND_MS"))) presuspend_ms = atol(s);
+  helper_busy = getenv("PROBE_HELPER_BUSY") && strcmp(getenv("PROBE_HELPER_BUSY"), "1") == 0;
   no_ranges = getenv("PROBE_NO_RANGES") && strcmp(getenv("PROBE_NO_RANGES"), "1") == 0;
 
   base = mmap(NULL, TOTAL, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
