@@ -4,6 +4,8 @@
 //   split, intercomm, group: the checkpoint commits (before, rank 0 sat inside the lower half and the
 //     others' checkpoint threads waited for it forever); the job is SIGKILLed and restarted on
 //     the other MPI; the result equals an uninterrupted native run.
+//   file-open, file-view, file-sync, file-close: the same for the collectives on a file (a file the
+//     ranks write, open at the checkpoint, opened again at the restart);
 //   finalize: rank 0 is in MPI_Finalize; the checkpoint is refused with one line (the job is
 //     finishing), and the job ends with its result.
 import t, { type Test } from 'tap';
@@ -24,8 +26,11 @@ t.teardown(() => removeDir(dir));
 const src = join(repo, 'test', 'programs', 'mpi', 'late.c');
 const prog = join(dir, 'late');
 const refs = new Map<string, Buffer>();
-const MODES = ['split', 'intercomm', 'group', 'finalize'];
-const CALL: Record<string, string> = { split: 'MPI_Comm_split', intercomm: 'MPI_Intercomm_create', group: 'MPI_Comm_create_group (the even ranks)', finalize: 'MPI_Finalize' };
+const MODES = ['split', 'intercomm', 'group', 'finalize', 'file-open', 'file-view', 'file-sync', 'file-close'];
+const CALL: Record<string, string> = {
+  split: 'MPI_Comm_split', intercomm: 'MPI_Intercomm_create', group: 'MPI_Comm_create_group (the even ranks)', finalize: 'MPI_Finalize',
+  'file-open': 'MPI_File_open', 'file-view': 'MPI_File_set_view', 'file-sync': 'MPI_File_sync', 'file-close': 'MPI_File_close',
+};
 
 t.before(async () => {
   if (skip) return;

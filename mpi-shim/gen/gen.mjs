@@ -195,7 +195,12 @@ function upperBody(f) {
   const sync = f.flags.sync;
   if (f.flags.collective && comm) lines.push(`shim_coll_${sync === "intercomm" ? "count" : "begin"}(${comm.name});`);
   // `sync`: blocks inside the lower half until every member arrives; wait for them up here first
-  if (sync === true) lines.push(`shim_sync(${comm.name});`);
+  if (sync === "file") {
+    // a collective on a file: counted and met on the communicator the file was opened on
+    const fh = f.params.find((p) => p.base === "MPI_File" && (p.kind === "h_in" || p.kind === "h_inout"));
+    if (!fh) throw new Error(`${f.name}: sync=file needs an MPI_File argument`);
+    lines.push(`shim_sync_file(${fh.kind === "h_inout" ? "*" : ""}${fh.name});`);
+  } else if (sync === true) lines.push(`shim_sync(${comm.name});`);
   else if (sync === "intercomm") lines.push("shim_sync_intercomm(local_comm, local_leader, peer_comm, remote_leader, tag);");
   else if (sync === "group") lines.push("shim_sync_group(comm, group, tag);");
   else if (sync) throw new Error(`${f.name}: unknown sync=${sync}`);

@@ -99,9 +99,24 @@ void shim_files_pins(replay_dep_fn *fn, void *arg) {
   }
 }
 
+/* The collectives on a file block inside the lower half until every member of its
+   communicator is there (ROMIO's own barriers and reductions), like MPI_Comm_split: they are
+   counted and met (shim_sync) on the communicator the file was opened on, so a checkpoint
+   never waits for a rank stuck inside one. A communicator the application has freed since
+   (allowed: the file keeps its own) can be met on no more; such a file's calls go in
+   unmet, as before. Reads and writes need none of this: they are nonblocking calls and a
+   wait in the upper half, drained like other collectives. */
+void shim_sync_file(MPI_File fh) {
+  struct mfile *f = find(fh);
+  if (!f || vh_state(VK_COMM, f->comm) == VH_DEAD) return;
+  shim_coll_begin((MPI_Comm)f->comm);
+  shim_sync((MPI_Comm)f->comm);
+}
+
 int MPI_File_open(MPI_Comm comm, const char *filename, int amode, MPI_Info info, MPI_File *fh) {
   shim_enter();
   shim_coll_begin(comm);
+  shim_sync(comm);
   uint64_t real = 0;
   int rc = LH_CALL(MPI_File_open, vh_real(VK_COMM, comm), filename, amode, vh_real(VK_INFO, info), &real);
   if (rc == MPI_SUCCESS) {
@@ -126,6 +141,7 @@ int MPI_File_open(MPI_Comm comm, const char *filename, int amode, MPI_Info info,
     replay_call_dep(rec, RD_USE, VK_FILE, 0); /* the default error handler of files */
     replay_call_drop(rec, forget);
   }
+  shim_sync_end();
   shim_leave();
   return rc;
 }
@@ -134,6 +150,7 @@ SHIM_PMPI(MPI_File_open)
 int MPI_File_set_view(MPI_File fh, MPI_Offset disp, MPI_Datatype etype, MPI_Datatype filetype, const char *datarep,
                       MPI_Info info) {
   shim_enter();
+  shim_sync_file(fh);
   int rc = LH_CALL(MPI_File_set_view, vh_real(VK_FILE, (intptr_t)fh), disp, vh_real(VK_DATATYPE, etype),
                    vh_real(VK_DATATYPE, filetype), datarep, vh_real(VK_INFO, info));
   struct mfile *f = rc == MPI_SUCCESS ? find(fh) : NULL;
@@ -147,6 +164,7 @@ int MPI_File_set_view(MPI_File fh, MPI_Offset disp, MPI_Datatype etype, MPI_Data
     f->filetype = filetype;
     f->vinfo = info;
   }
+  shim_sync_end();
   shim_leave();
   return rc;
 }
@@ -154,9 +172,11 @@ SHIM_PMPI(MPI_File_set_view)
 
 int MPI_File_set_atomicity(MPI_File fh, int flag) {
   shim_enter();
+  shim_sync_file(fh);
   int rc = LH_CALL(MPI_File_set_atomicity, vh_real(VK_FILE, (intptr_t)fh), flag);
   struct mfile *f = rc == MPI_SUCCESS ? find(fh) : NULL;
   if (f) f->atomic = flag != 0;
+  shim_sync_end();
   shim_leave();
   return rc;
 }

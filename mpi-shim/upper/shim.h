@@ -198,6 +198,7 @@ void shim_comm_new(MPI_Comm parent, MPI_Comm comm);
 void shim_sync(MPI_Comm comm);
 void shim_sync_intercomm(MPI_Comm local_comm, int local_leader, MPI_Comm peer_comm, int remote_leader, int tag);
 void shim_sync_group(MPI_Comm comm, MPI_Group group, int tag);
+void shim_sync_file(MPI_File fh); /* fileio.c */
 void shim_sync_end(void);
 void shim_intercomm_new(MPI_Comm local_comm, MPI_Comm inter); /* replaces shim_comm_new there */
 void shim_comm_new_group(MPI_Comm parent, MPI_Comm comm, int tag); /* and for MPI_Comm_create_group */

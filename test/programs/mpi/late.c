@@ -5,7 +5,11 @@
                and an allreduce on the merged communicator;
      group     MPI_Comm_create_group of the even ranks only, then an allreduce on it;
      finalize  the result file first, then MPI_Finalize (a checkpoint then is refused: the job
-               is finishing).
+               is finishing);
+     file-open, file-view, file-sync, file-close
+               a file RESULT_FILE.dat on MPI_COMM_WORLD: MPI_File_open, MPI_File_set_view,
+               each rank's value written at its place, MPI_File_sync, MPI_File_close; rank 0
+               arrives early at the named one; then each rank reads its neighbour's value.
    Rank 0 says "late: rank 0 enters MODE" on stderr just before the call.
    usage: late RESULT_FILE MODE HOLD_MS */
 #define _DEFAULT_SOURCE /* usleep */
@@ -39,10 +43,34 @@ static void result(const char *path, int rank, int size, long v) {
   free(all);
 }
 
+static long file_flow(const char *result, int rank, int size, long v, const char *mode, long hold_ms) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s.dat", result);
+  const char *at = mode + 5; /* "open", "view", "sync", "close" */
+  int known = 0;
+  MPI_File fh;
+  if (strcmp(at, "open") == 0) known = 1, arrive(rank, mode, hold_ms);
+  MPI_File_open(MPI_COMM_WORLD, path, MPI_MODE_CREATE | MPI_MODE_RDWR, MPI_INFO_NULL, &fh);
+  if (strcmp(at, "view") == 0) known = 1, arrive(rank, mode, hold_ms);
+  MPI_File_set_view(fh, 0, MPI_LONG, MPI_LONG, "native", MPI_INFO_NULL);
+  long mine = v * 1000 + size;
+  MPI_File_write_at(fh, rank, &mine, 1, MPI_LONG, MPI_STATUS_IGNORE);
+  if (strcmp(at, "sync") == 0) known = 1, arrive(rank, mode, hold_ms);
+  MPI_File_sync(fh);
+  if (strcmp(at, "close") == 0) known = 1, arrive(rank, mode, hold_ms);
+  MPI_File_close(&fh);
+  MPI_Barrier(MPI_COMM_WORLD);
+  long theirs = -1;
+  FILE *f = fopen(path, "rb");
+  if (!f || fseek(f, (long)sizeof(long) * ((rank + 1) % size), SEEK_SET) != 0 || fread(&theirs, sizeof theirs, 1, f) != 1) theirs = -2;
+  if (f) fclose(f);
+  return known ? theirs : -3; /* (-3: an unknown file-MODE) */
+}
+
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   if (argc != 4) {
-    fprintf(stderr, "usage: late RESULT_FILE split|intercomm|group|finalize HOLD_MS\n");
+    fprintf(stderr, "usage: late RESULT_FILE split|intercomm|group|finalize|file-open|file-view|file-sync|file-close HOLD_MS\n");
     MPI_Abort(MPI_COMM_WORLD, 2);
   }
   const char *mode = argv[2];
@@ -96,6 +124,13 @@ int main(int argc, char **argv) {
     result(argv[1], rank, size, r);
     MPI_Group_free(&evens);
     MPI_Group_free(&world);
+  } else if (strncmp(mode, "file-", 5) == 0) {
+    long r = file_flow(argv[1], rank, size, v, mode, hold);
+    if (r == -3) {
+      fprintf(stderr, "late: unknown mode %s\n", mode);
+      MPI_Abort(MPI_COMM_WORLD, 2);
+    }
+    result(argv[1], rank, size, r);
   } else if (strcmp(mode, "finalize") == 0) {
     result(argv[1], rank, size, s);
     arrive(rank, mode, hold);
