@@ -72,6 +72,13 @@ function pruneLines(stderr: string): Map<number, [number, number, number]> {
   return m;
 }
 
+/** rank → communicators whose collectives a checkpoint still counts (the last one wins) */
+function commLines(stderr: string): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const x of stderr.matchAll(/MPI checkpoint of rank (\d+): collectives counted on (\d+) communicators/g)) m.set(Number(x[1]), Number(x[2]));
+  return m;
+}
+
 /** rank → records replayed at the restart */
 function replayLines(stderr: string): Map<number, number> {
   const m = new Map<number, number>();
@@ -107,6 +114,9 @@ async function chain(t: Test, p: Program, flavours: Flavour[], delayMs: number):
     // the lines of this checkpoint (a restarted job's stderr also has its restart's)
     const lines = pruneLines(job.stderr);
     t.equal(lines.size, RANKS, `checkpoint ${i} on ${flavours[i - 1]}: every rank pruned its replay log${lines.size === RANKS ? '' : `\n${tail(job.stderr)}`}`);
+    const comms = commLines(job.stderr);
+    t.equal(comms.size, RANKS, `checkpoint ${i}: every rank says how many communicators it counts collectives on`);
+    t.ok(Math.max(...comms.values()) <= p.keptMax, `checkpoint ${i}: freed communicators are forgotten (${[...comms.values()].join(', ')} left, ≤ ${p.keptMax})`);
     for (const [rank, [kept, dropped, rounds]] of lines) {
       t.ok(kept <= p.keptMax, `rank ${rank} keeps ${kept} records (≤ ${p.keptMax})`);
       if (i === 1) t.ok(dropped >= p.droppedMin, `rank ${rank} dropped ${dropped} records of objects freed before checkpoint ${i} (≥ ${p.droppedMin})`);

@@ -700,6 +700,36 @@ static void cancel_recv(int64_t v, uint64_t *real, struct shim_req *m, void *arg
   *real = r;
 }
 
+/* Once the job is quiet, no member is behind on any communicator and nothing is in flight: a
+   communicator this rank has freed has seen its last collective and message here, so its
+   entry goes (the agreement sends every entry to every rank: a program that makes and frees
+   communicators all the time would otherwise make each checkpoint slower than the last).
+   Not earlier: a member still behind needs this rank's count to know how far to go. */
+static void forget_freed_comms(void) {
+  uint32_t dead = 0;
+  for (uint32_t i = 0; i < ccap; i++)
+    if (ctab[i].comm && vh_state(VK_COMM, ctab[i].comm) == VH_DEAD) dead++;
+  /* (with the replay log's figures: test/mpi-replay-prune.test.ts) */
+  const char *st = getenv("MANA_MPI_REPLAY_STATS");
+  if (st && *st && strcmp(st, "0") != 0) {
+    int me = -1;
+    CK(MPI_Comm_rank, ck_comm, &me);
+    fprintf(stderr, "mana: MPI checkpoint of rank %d: collectives counted on %u communicators (%u freed ones forgotten)\n", me,
+            cused - dead, dead);
+  }
+  if (!dead) return;
+  struct cinfo *old = ctab;
+  uint32_t oldcap = ccap;
+  ccap = 64;
+  while ((cused - dead + 1) * 2 > ccap) ccap *= 2;
+  ctab = calloc(ccap, sizeof *ctab);
+  if (!ctab) shim_die("out of memory");
+  cused = 0;
+  for (uint32_t i = 0; i < oldcap; i++)
+    if (old[i].comm && vh_state(VK_COMM, old[i].comm) != VH_DEAD) *cinfo_get(old[i].comm, 1) = old[i];
+  free(old);
+}
+
 static int finishing_error(char *err, size_t errlen) {
   snprintf(err, errlen, "the job has reached MPI_Finalize (it is finishing); no checkpoint taken");
   return -1;
@@ -755,6 +785,7 @@ static int presuspend(char *err, size_t errlen) {
   }
   /* quiet: the receives still posted cannot match anything now */
   vh_req_foreach(cancel_recv, NULL);
+  forget_freed_comms();
   shim_state_save();
   /* test-only (test/mpi-failpaths.test.ts): MANA_TEST_PRESUSPEND_HOLD_MS=MS[:RANK] keeps every
      rank (or only RANK) drained but not yet suspended for MS ms; one line says so */
