@@ -216,13 +216,21 @@ static uint64_t gid_mix(uint64_t a, uint64_t b) {
   return x | 4; /* never 1 (WORLD) or 2 (SELF) */
 }
 
+/* The ranks in MPI_COMM_WORLD of a group's ranks in[0..n) (-1 where unknown). */
+static void in_world(uint64_t group, int n, const int *in, int *w) {
+  uint64_t wg = 0;
+  for (int i = 0; i < n; i++) w[i] = -1;
+  if (LH_CALL(MPI_Comm_group, vh_real(VK_COMM, MPI_COMM_WORLD), &wg) != MPI_SUCCESS) return;
+  LH_CALL(MPI_Group_translate_ranks, group, n, in, wg, w);
+  LH_CALL(MPI_Group_free, &wg);
+  for (int i = 0; i < n; i++)
+    if (w[i] == MPI_UNDEFINED) w[i] = -1;
+}
+
 /* The rank in MPI_COMM_WORLD of a group's rank 0. */
 static int leader_in_world(uint64_t group) {
-  uint64_t wg = 0;
   int zero = 0, w = -1;
-  if (LH_CALL(MPI_Comm_group, vh_real(VK_COMM, MPI_COMM_WORLD), &wg) != MPI_SUCCESS) return -1;
-  LH_CALL(MPI_Group_translate_ranks, group, 1, &zero, wg, &w);
-  LH_CALL(MPI_Group_free, &wg);
+  in_world(group, 1, &zero, &w);
   return w;
 }
 
@@ -347,22 +355,46 @@ void shim_sync(MPI_Comm comm) {
   for (int k = 0; k < (inter ? 2 : 1); k++) wait_polled(post_barrier(comm), &polls);
 }
 
-/* The two groups meet through their leaders on peer_comm: each leader, once its own group
-   has arrived, exchanges an empty message with the other (the tag the application gave for
-   that), and a second barrier tells its group. */
+/* Messages of the meetings below travel on ck_comm, the shim's own duplicate of
+   MPI_COMM_WORLD, between world ranks: never seen by the application (whose wildcard receive
+   could take one on its own communicator), not counted, not drained. A meeting is never cut
+   by a checkpoint (a rank waiting for the pass is not quiet), so none is in flight at one.
+   Between two ranks, messages of one tag arrive in the order they were sent, which keeps
+   meetings one after the other apart. */
+enum { TAG_LEADERS = 31001, TAG_GROUP = 31002 };
+
+/* An empty message to and from world ranks `to` and `from`, waited for with turns. */
+static void exchange(int to, int from, int tag, unsigned *polls) {
+  uint64_t r[2] = {0, 0};
+  char in = 0, out = 0;
+  uint64_t byte = vh_real(VK_DATATYPE, MPI_BYTE);
+  if (LH_CALL(MPI_Irecv, &in, 0, byte, from, tag, ck_comm, &r[0]) != MPI_SUCCESS) return;
+  if (LH_CALL(MPI_Isend, &out, 0, byte, to, tag, ck_comm, &r[1]) != MPI_SUCCESS) return;
+  for (int i = 0; i < 2; i++)
+    for (int flag = 0; !flag;) {
+      if (LH_CALL(lh_test_spin, &r[i], &flag, NULL, SHIM_SPINS) != MPI_SUCCESS) break;
+      if (!flag) sync_turn(polls);
+    }
+}
+
+/* The two groups meet through their leaders: each leader, once its own group has arrived,
+   exchanges an empty message with the other, and a second barrier tells its group. */
 void shim_sync_intercomm(MPI_Comm local_comm, int local_leader, MPI_Comm peer_comm, int remote_leader, int tag) {
+  (void)tag;
   if (!sync_begin()) return;
   unsigned polls = 0;
   wait_polled(post_barrier(local_comm), &polls);
   int me = -1;
   LH_CALL(MPI_Comm_rank, vh_real(VK_COMM, local_comm), &me);
   if (me == local_leader) {
-    /* through the wrappers: counted, and matched against messages a drain kept */
-    MPI_Request rq[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
-    char in = 0, out = 0;
-    PMPI_Irecv(&in, 0, MPI_BYTE, remote_leader, tag, peer_comm, &rq[0]);
-    PMPI_Isend(&out, 0, MPI_BYTE, remote_leader, tag, peer_comm, &rq[1]);
-    for (int i = 0; i < 2; i++) wait_polled((int64_t)rq[i], &polls);
+    uint64_t pg = 0;
+    int them = -1;
+    if (LH_CALL(MPI_Comm_group, vh_real(VK_COMM, peer_comm), &pg) == MPI_SUCCESS) {
+      in_world(pg, 1, &remote_leader, &them);
+      LH_CALL(MPI_Group_free, &pg);
+    }
+    /* (an unknown leader: the call itself reports the bad argument) */
+    if (them >= 0) exchange(them, them, TAG_LEADERS, &polls);
   }
   wait_polled(post_barrier(local_comm), &polls);
 }
@@ -408,12 +440,13 @@ void shim_intercomm_new(MPI_Comm local_comm, MPI_Comm inter) {
 }
 
 /* MPI_Comm_create_group: only the group's members take part, so they meet among themselves:
-   a dissemination barrier of empty messages over the parent communicator, with the tag the
-   application gave for the call (after round k a member has heard, through others, from the
-   2^k members before it). Not counted as a collective of the parent (the others never call
-   it): a member the checkpoint holds elsewhere delays the checkpoint, it does not hang it. */
+   a dissemination barrier of empty messages (after round k a member has heard, through
+   others, from the 2^k members before it). Not counted as a collective of the parent (the
+   others never call it): a member the checkpoint holds elsewhere delays the checkpoint, it
+   does not hang it. */
 void shim_sync_group(MPI_Comm comm, MPI_Group group, int tag) {
-  uint64_t g = vh_real(VK_GROUP, group), cg = 0;
+  (void)tag;
+  uint64_t g = vh_real(VK_GROUP, group);
   int n = 0, me = MPI_UNDEFINED;
   if (g == vh_null(VK_GROUP) || vh_real(VK_COMM, comm) == vh_null(VK_COMM)) return;
   LH_CALL(MPI_Group_size, g, &n);
@@ -421,19 +454,13 @@ void shim_sync_group(MPI_Comm comm, MPI_Group group, int tag) {
   if (n < 2 || me < 0 || me >= n || !sync_begin()) return;
   int *in = malloc(sizeof(int) * (size_t)n * 2);
   if (!in) shim_die("out of memory");
-  int *at = in + n;
+  int *w = in + n;
   for (int i = 0; i < n; i++) in[i] = i;
-  if (LH_CALL(MPI_Comm_group, vh_real(VK_COMM, comm), &cg) == MPI_SUCCESS) {
-    LH_CALL(MPI_Group_translate_ranks, g, n, in, cg, at);
-    LH_CALL(MPI_Group_free, &cg);
-    unsigned polls = 0;
-    for (int d = 1; d < n; d *= 2) {
-      MPI_Request rq[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
-      char x = 0, y = 0;
-      PMPI_Irecv(&y, 0, MPI_BYTE, at[(me - d + n) % n], tag, comm, &rq[0]);
-      PMPI_Isend(&x, 0, MPI_BYTE, at[(me + d) % n], tag, comm, &rq[1]);
-      for (int i = 0; i < 2; i++) wait_polled((int64_t)rq[i], &polls);
-    }
+  in_world(g, n, in, w);
+  unsigned polls = 0;
+  for (int d = 1; d < n; d *= 2) {
+    int to = w[(me + d) % n], from = w[(me - d + n) % n];
+    if (to >= 0 && from >= 0) exchange(to, from, TAG_GROUP, &polls);
   }
   free(in);
 }

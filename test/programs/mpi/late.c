@@ -1,8 +1,9 @@
 /* Rank 0 enters a call that blocks until every rank has arrived, the others HOLD_MS later:
    a checkpoint requested meanwhile finds rank 0 waiting for them. MODE is the call:
      split     MPI_Comm_split, then an allreduce on each half (the result file);
-     intercomm MPI_Intercomm_create between the even and odd ranks, then MPI_Intercomm_merge
-               and an allreduce on the merged communicator;
+     intercomm MPI_Intercomm_create between the even and odd ranks (a receive from any
+               source posted on MPI_COMM_WORLD, the peer communicator, meanwhile), then
+               MPI_Intercomm_merge and an allreduce on the merged communicator;
      group     MPI_Comm_create_group of the even ranks only, then an allreduce on it;
      finalize  the result file first, then MPI_Finalize (a checkpoint then is refused: the job
                is finishing);
@@ -92,13 +93,22 @@ int main(int argc, char **argv) {
   } else if (strcmp(mode, "intercomm") == 0) {
     MPI_Comm side, inter, merged;
     MPI_Comm_split(MPI_COMM_WORLD, rank % 2, rank, &side);
+    /* a receive from any source on the peer communicator stays posted through the creation:
+       only the message sent for it afterwards may match it (not MPI_ANY_TAG: Open MPI's
+       leaders exchange on the peer communicator with the call's tag, natively too) */
+    long got = -1;
+    MPI_Request wild;
+    MPI_Irecv(&got, 1, MPI_LONG, MPI_ANY_SOURCE, 3, MPI_COMM_WORLD, &wild);
     arrive(rank, mode, hold);
     MPI_Intercomm_create(side, 0, MPI_COMM_WORLD, rank % 2 ? 0 : 1, 9, &inter);
     MPI_Intercomm_merge(inter, rank % 2, &merged);
     int mr;
     MPI_Comm_rank(merged, &mr);
     MPI_Allreduce(&v, &s, 1, MPI_LONG, MPI_SUM, merged);
-    result(argv[1], rank, size, s * 100 + mr);
+    long mine = 7L * rank;
+    MPI_Send(&mine, 1, MPI_LONG, (rank + 1) % size, 3, MPI_COMM_WORLD);
+    MPI_Wait(&wild, MPI_STATUS_IGNORE);
+    result(argv[1], rank, size, (s * 100 + mr) * 1000 + got);
     MPI_Comm_free(&merged);
     MPI_Comm_free(&inter);
     MPI_Comm_free(&side);
