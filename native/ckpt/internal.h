@@ -159,7 +159,7 @@ int mana_add_regions(void *w, char *err);
 /* fds.c */
 int mana_add_fds(void *w, const char *image_path, char *err);
 /* init.c: fds > 2 the program inherited from whatever started it (recorded at load time) */
-#define MANA_MAX_INHERITED 64
+#define MANA_MAX_INHERITED 8192 /* an MPI launcher leaks every rank's output pipes into each: 3 per rank of the node */
 struct mana_inherited_fd {
   int fd;
   uint64_t dev, ino;
