@@ -270,7 +270,10 @@ void shim_coll_begin(MPI_Comm comm) {
   /* a rank still behind on some communicator goes on through collectives elsewhere: it may
      have to, to get there (a communicator only some ranks are in, MPI_Comm_create_group's;
      collectives of two communicators interleaved), and stops once it has caught up */
-  while (__atomic_load_n(&limited, __ATOMIC_ACQUIRE) && c->ncoll >= c->target && nbehind == 0 && !pass_mine) {
+  /* (never from inside the lower half: a collective a callback makes, such as MPI_File_close
+     in an attribute's delete function, would let go of the lower half mid-call) */
+  while (__atomic_load_n(&limited, __ATOMIC_ACQUIRE) && c->ncoll >= c->target && nbehind == 0 && !pass_mine &&
+         shim_depth == 1) {
     /* this rank is as far as any on this communicator: wait for the checkpoint, outside */
     int depth = shim_depth;
     shim_depth = 1;
@@ -369,7 +372,12 @@ static void exchange(int to, int from, int tag, unsigned *polls) {
   char in = 0, out = 0;
   uint64_t byte = vh_real(VK_DATATYPE, MPI_BYTE);
   if (LH_CALL(MPI_Irecv, &in, 0, byte, from, tag, ck_comm, &r[0]) != MPI_SUCCESS) return;
-  if (LH_CALL(MPI_Isend, &out, 0, byte, to, tag, ck_comm, &r[1]) != MPI_SUCCESS) return;
+  if (LH_CALL(MPI_Isend, &out, 0, byte, to, tag, ck_comm, &r[1]) != MPI_SUCCESS) {
+    /* (a receive left posted would take the next meeting's message) */
+    LH_CALL(MPI_Cancel, &r[0]);
+    LH_CALL(MPI_Request_free, &r[0]);
+    return;
+  }
   for (int i = 0; i < 2; i++)
     for (int flag = 0; !flag;) {
       if (LH_CALL(lh_test_spin, &r[i], &flag, NULL, SHIM_SPINS) != MPI_SUCCESS) break;
@@ -388,8 +396,11 @@ void shim_sync_intercomm(MPI_Comm local_comm, int local_leader, MPI_Comm peer_co
   LH_CALL(MPI_Comm_rank, vh_real(VK_COMM, local_comm), &me);
   if (me == local_leader) {
     uint64_t pg = 0;
-    int them = -1;
-    if (LH_CALL(MPI_Comm_group, vh_real(VK_COMM, peer_comm), &pg) == MPI_SUCCESS) {
+    int them = -1, pinter = 0;
+    /* (remote_leader is a rank of the remote group if peer_comm is an intercommunicator) */
+    LH_CALL(MPI_Comm_test_inter, vh_real(VK_COMM, peer_comm), &pinter);
+    if ((pinter ? LH_CALL(MPI_Comm_remote_group, vh_real(VK_COMM, peer_comm), &pg)
+                : LH_CALL(MPI_Comm_group, vh_real(VK_COMM, peer_comm), &pg)) == MPI_SUCCESS) {
       in_world(pg, 1, &remote_leader, &them);
       LH_CALL(MPI_Group_free, &pg);
     }

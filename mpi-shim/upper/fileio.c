@@ -229,7 +229,7 @@ void shim_files_save(void) {
        seek (a collective) at the restart */
     MPI_Offset sh = 0;
     f->has_shared = !(f->amode & MPI_MODE_SEQUENTIAL) && LH_CALL(MPI_File_get_position_shared, r, &sh) == MPI_SUCCESS && sh != 0;
-    f->shared = sh;
+    f->shared = sh < 0 ? 0 : sh;
   }
 }
 

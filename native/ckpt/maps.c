@@ -196,6 +196,8 @@ uint64_t mana_raw_total(void) {
  * mana_imgw_close. When an excluded thread's stack could not be located, every line shaped
  * like a thread stack (private, anonymous, writable, right above a guard) is copied. */
 #define SMALL_RW (1ull << 20)
+/* (larger lines above a guard are malloc heaps and the like, not stacks) */
+#define STACK_LIKE_MAX (64ull << 20)
 
 static int changes_while_writing(const struct line *l) {
   uint64_t sp = (uint64_t)__builtin_frame_address(0);
@@ -204,7 +206,7 @@ static int changes_while_writing(const struct line *l) {
          ((l->prot & PROT_WRITE) && l->end - l->start <= SMALL_RW) ||
          mana_pool_stack_in(l->start, l->end) || mana_plugins_stack_in(l->start, l->end) ||
          (mana_plugins_stack_unknown() && l->above_guard && (l->prot & PROT_WRITE) &&
-          !l->shared && !l->path[0]);
+          !l->shared && !l->path[0] && l->end - l->start <= STACK_LIKE_MAX);
 }
 
 /* After mana_imgw_close or mana_imgw_abort: frees the copies and gives the unreadable

@@ -9,6 +9,7 @@
  * The plugins that take part in a round are those published when its presuspend starts.
  * exclude_ranges runs while the application is parked: the lists live in mmap'd memory grown
  * with raw system calls, never malloc. */
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
@@ -184,13 +185,16 @@ int mana_plugins_collect_tids(char *err, size_t errlen) {
  * thread moves to another CPU, and the tid cleared at its exit): maps.c hands those lines to
  * the writer as copies, or a chunk's bytes could change between its hash and its write. The
  * stack pointer comes from /proc/self/task/TID/syscall, which shows it while the thread is
- * not on a CPU; a thread caught running is asked again for up to SP_TRIES ms. */
+ * blocked (in a system call, or stopped); a runnable thread shows "running" and is asked again
+ * for up to SP_TRIES ms. */
 #define SP_TRIES 100
 
 static struct list sp_list;
 static int sp_unknown; /* a thread ran through every try: maps.c copies what looks like a stack */
 
-/* 1 and *sp, 0 while the thread runs, -1 when it is gone (nothing of it changes any more). */
+/* 1 and *sp, 0 while the thread runs (or is runnable), -1 when it is gone (nothing of it
+   changes any more), -2 when its stack pointer cannot be read (no such file, no permission,
+   an unknown format): then it is not known where the thread's stack is. */
 static int read_sp(int tid, uint64_t *sp) {
   char path[64], b[256];
   struct mana_fmt f;
@@ -199,10 +203,10 @@ static int read_sp(int tid, uint64_t *sp) {
   mana_fmt_u64(&f, (uint64_t)tid);
   mana_fmt_str(&f, "/syscall");
   int fd = (int)raw_syscall3(SYS_open, path, O_RDONLY | O_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  long n = raw_syscall3(SYS_read, fd, b, sizeof b - 1);
-  raw_syscall1(SYS_close, fd);
-  if (n <= 0) return -1;
+  long n = fd >= 0 ? raw_syscall3(SYS_read, fd, b, sizeof b - 1) : -1;
+  if (fd >= 0) raw_syscall1(SYS_close, fd);
+  if (n <= 0) /* (signal 0: only asks whether the thread exists) */
+    return raw_syscall3(SYS_tgkill, raw_syscall0(SYS_getpid), tid, 0) == -ESRCH ? -1 : -2;
   b[n] = 0;
   if (mana_strneq(b, "running", 7)) return 0;
   /* "NR ARG1..ARG6 SP PC" in a system call, "-1 SP PC" outside one: SP is the last but one */
@@ -214,8 +218,8 @@ static int read_sp(int tid, uint64_t *sp) {
     w[nw++] = q;
     while (*q && *q != ' ' && *q != '\n') q++;
   }
-  if (nw < 3 || w[nw - 2][0] != '0' || w[nw - 2][1] != 'x') return -1;
-  return mana_parse_u64(w[nw - 2] + 2, NULL, sp, 16) == 0 ? 1 : -1;
+  if (nw < 3 || w[nw - 2][0] != '0' || w[nw - 2][1] != 'x') return -2;
+  return mana_parse_u64(w[nw - 2] + 2, NULL, sp, 16) == 0 ? 1 : -2;
 }
 
 static int collect_sps(char *err, size_t errlen) {
@@ -232,11 +236,8 @@ static int collect_sps(char *err, size_t errlen) {
   for (int i = 0; i < ntids; i++) {
     int rc = 0;
     for (int k = 0; k < SP_TRIES && (rc = read_sp(t[i], &sp[i])) == 0; k++) mana_msleep(1);
-    if (rc < 0) sp[i] = 0;
-    if (rc == 0) {
-      sp[i] = 0;
-      sp_unknown = 1;
-    }
+    if (rc != 1) sp[i] = 0;
+    if (rc == 0 || rc == -2) sp_unknown = 1;
   }
   return 0;
 }
