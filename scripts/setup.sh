@@ -5,9 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the build and the tests use: both MPI implementations (the lower halves are
-# built against each), gfortran for the Fortran bindings, mimalloc for the lower half's heap.
+# built against each), gfortran for the Fortran bindings, mimalloc for the lower half's heap,
+# OpenSSH and iproute2 for the namespace cluster of the multi-node tests (cluster-test/).
 pkgs=(build-essential pkg-config python3 python3-numpy libzstd-dev libxxhash-dev zstd util-linux bsdutils procps
-      mpich libmpich-dev openmpi-bin libopenmpi-dev gfortran libmimalloc2.0 strace)
+      mpich libmpich-dev openmpi-bin libopenmpi-dev gfortran libmimalloc2.0 strace
+      openssh-server openssh-client iproute2)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
