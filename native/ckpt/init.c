@@ -153,9 +153,15 @@ static const char *get_env(const char *key, void *arg) {
 
 volatile int mana_init_done;
 
+/* The agent socket: this node's agent's when there is one (MANA_ENV_NODE_SOCK). */
+static const char *agent_sock(void) {
+  const char *node = getenv(MANA_ENV_NODE_SOCK);
+  return node && *node ? node : getenv(MANA_ENV_AGENT_SOCK);
+}
+
 /* 1 when the environment makes libmana active: an agent socket and, in an MPI job, a rank. */
 static int env_says_enabled(int *rank, int *size) {
-  const char *sock = getenv(MANA_ENV_AGENT_SOCK);
+  const char *sock = agent_sock();
   if (!sock || !*sock) return 0;
   const char *mpi = getenv(MANA_ENV_MPI_JOB);
   if (mpi && strcmp(mpi, "1") == 0 && mana_mpi_rank_from(get_env, NULL, rank, size) != 0)
@@ -178,7 +184,7 @@ __attribute__((constructor)) static void mana_init(void) {
 static void mana_init_body(void) {
   int rank = -1, size = -1;
   if (!env_says_enabled(&rank, &size)) return;
-  const char *sock = getenv(MANA_ENV_AGENT_SOCK);
+  const char *sock = agent_sock();
   if (strlen(sock) >= sizeof mana_cfg.sock_path) {
     fprintf(stderr, "mana: %s is too long; running without checkpoints\n", MANA_ENV_AGENT_SOCK);
     return;

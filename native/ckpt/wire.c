@@ -269,6 +269,8 @@ static __attribute__((noinline)) void restart_path(void) {
       if (mana_parse_u64(p + 13, NULL, &id, 10) == 0) mana_cfg.proc_id = (int)id;
     }
   }
+  const char *node_sock = restart_env_get(MANA_ENV_NODE_SOCK, NULL);
+  if (node_sock && *node_sock) mana_img_strlcpy(mana_cfg.sock_path, node_sock, sizeof mana_cfg.sock_path);
   /* restarted by an MPI launcher: the rank it gave the restore program is the id */
   const char *mpi = restart_env_get("MANA_MPI_JOB", NULL);
   int rank, size;

@@ -63,6 +63,10 @@ struct mana_wire_header {
 
 /* Environment understood by libmana (set by the agent for the processes it starts). */
 #define MANA_ENV_AGENT_SOCK "MANA_AGENT_SOCK" /* path of the agent's unix socket */
+/* the socket of the agent on this node, set by `mana node-agent` on another node of an MPI
+ * job: wins over MANA_AGENT_SOCK, which MPICH's launcher hands every rank as it was at the
+ * head node (docs/multi-node.md) */
+#define MANA_ENV_NODE_SOCK "MANA_NODE_SOCK"
 #define MANA_ENV_PROC_ID "MANA_PROC_ID"       /* stable process number */
 #define MANA_ENV_CKPT_SIGNAL "MANA_CKPT_SIGNAL" /* signal used to park threads, default SIGUSR2 */
 /* "1": fds that cannot be restored (pipes, sockets, devices, eventfd, ...) are recorded as

@@ -8,7 +8,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import { constants as osConstants } from "node:os";
 import { UserError } from "../errors.js";
+import { rshEnv } from "../launch/remote.js";
 import { CoordinatorClient, type CoordAddress } from "../rpc/client.js";
+import { defaultTokenFile } from "../rpc/token.js";
 import { procInfo, type AgentCommand, type ProcInfo, type Register, type Registered } from "../rpc/types.js";
 import { CoordinatorLink } from "./coordinator-link.js";
 import { ProcSocketServer, type ProcConnection } from "./proc-socket.js";
@@ -67,6 +69,12 @@ export interface AgentOptions {
   dropFds?: boolean;
   /** The job is an MPI job: see AgentMpi. */
   mpi?: AgentMpi;
+  /**
+   * A node agent (mana node-agent): on another node of an MPI job, it adopts the ranks the
+   * launcher's daemon there starts; the job's launcher and its record belong to the head's
+   * agent, and a restored rank is adopted as the rank its image names.
+   */
+  node?: boolean;
   log: (msg: string) => void;
 }
 
@@ -179,6 +187,7 @@ export class Agent {
         [MANA_ENV_MPI_JOB]: "1",
         [MANA_ENV_AGENT_SOCK]: this.socketPath,
         ...(this.opts.dropFds ? { [MANA_ENV_DROP_FDS]: "1" } : {}),
+        ...rshEnv({ port: this.opts.coord.port, tokenFile: this.opts.tokenFile ?? defaultTokenFile(this.opts.coord.port), jobId: this.jobId, compress: this.opts.compress }),
       };
     }
     return {
@@ -288,6 +297,12 @@ export class Agent {
     }
   }
 
+  /** Resolves once no managed process is left (or after timeoutMs). */
+  async idle(timeoutMs: number): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while ([...this.procs.values()].some((p) => !p.exited) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  }
+
   async shutdown(): Promise<void> {
     await this.link.flush(1000);
     this.link.stop();
@@ -321,7 +336,7 @@ export class Agent {
       restartTotal: this.restartPending && this.opts.restart ? this.opts.restart.procIds.length : 0,
       restartGeneration: this.opts.restart?.generation ?? 0,
       restartProcIds: this.restartPending && this.opts.restart ? this.opts.restart.procIds : [],
-      mpi: this.opts.mpi ? { flavour: this.opts.mpi.flavour, size: this.opts.mpi.size, launcherArgv: this.opts.mpi.launcherArgv } : null,
+      mpi: this.opts.mpi && !this.opts.node ? { flavour: this.opts.mpi.flavour, size: this.opts.mpi.size, launcherArgv: this.opts.mpi.launcherArgv } : null,
     };
   }
 
@@ -548,7 +563,7 @@ export class Agent {
     if (!mpi || pid <= 0) return undefined;
     const restarted = f.restarted === "1";
     let rank = f.mpi_rank !== undefined && f.mpi_rank !== "" ? intField(f, "mpi_rank", -1) : -1;
-    if (rank < 0 && restarted && this.opts.restart?.procIds.includes(procId)) rank = procId;
+    if (rank < 0 && restarted && (this.opts.node || this.opts.restart?.procIds.includes(procId))) rank = procId;
     if (rank < 0) return undefined;
     const old = this.procs.get(rank);
     if (old && !old.exited && old.pid !== pid) {

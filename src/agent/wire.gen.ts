@@ -15,6 +15,7 @@ export const MANA_MSG_RESUMED = 8;
 export const MANA_MSG_CKPT_REQUEST = 9;
 export const MANA_MSG_CKPT_REPLY = 10;
 export const MANA_ENV_AGENT_SOCK = "MANA_AGENT_SOCK";
+export const MANA_ENV_NODE_SOCK = "MANA_NODE_SOCK";
 export const MANA_ENV_PROC_ID = "MANA_PROC_ID";
 export const MANA_ENV_CKPT_SIGNAL = "MANA_CKPT_SIGNAL";
 export const MANA_ENV_DROP_FDS = "MANA_DROP_FDS";

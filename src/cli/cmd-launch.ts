@@ -5,6 +5,7 @@ import * as fs from "node:fs";
 import { Agent, type AgentMpi } from "../agent/agent.js";
 import { UsageError, UserError } from "../errors.js";
 import { checkShim, detectLauncher, lowerHalf, mpiRankEnv, parseFlavour, rankCountFromArgv, srunPluginFromArgv } from "../launch/mpi.js";
+import { namesOtherHosts } from "../launch/remote.js";
 import { libmanaPath } from "../paths.js";
 import { CoordinatorClient, type CoordAddress } from "../rpc/client.js";
 import { optFlag, optString, parseArgs, type OptSpec, type Parsed } from "./args.js";
@@ -50,6 +51,10 @@ libmana is preloaded with MANA_MPI_JOB=1: it stays inert in the launcher and its
 each rank joins the job as process <its rank>. The ranks are checkpointed as a set (images
 rank-NNNNN.img by rank); a checkpoint asked for before every rank has started fails at once.
 mana restart starts a new launcher for them, of either MPI (mana restart --mpi).
+Ranks on other nodes (mpirun -hosts/--host/-f ...): the launcher starts its daemons there
+through mana rsh, over ssh with your keys and known_hosts, and each node gets an agent; the
+coordinator then listens on all addresses (token-checked) unless --coord-host says otherwise.
+See docs/multi-node.md.
 
 environment: MANA_COORD_HOST MANA_COORD_PORT MANA_CHECKPOINT_DIR MANA_CHECKPOINT_INTERVAL
              MANA_COMPRESS MANA_TMPDIR`;
@@ -125,10 +130,13 @@ export async function cmdLaunch(argv: string[]): Promise<number> {
     throw new UserError(`the checkpointer ${libmana} is missing; build it with npm run build (or make -C native)`);
   }
 
+  const address = coordAddress("launch", p, false);
+  // ranks on other nodes: their agents attach from there (token-checked like every client)
+  if (launcher?.kind === "mpirun" && namesOtherHosts(program) && !optString(p, "coord-host") && !process.env.MANA_COORD_HOST) address.host = "0.0.0.0";
   const job = await jobCoordinator({
     cmd: "launch",
     mode,
-    address: coordAddress("launch", p, false),
+    address,
     portFile: optString(p, "port-file"),
     tokenFile,
     ckptDir: dir,

@@ -16,13 +16,14 @@ import { resolveGeneration } from "../store/resolve.js";
 import { optFlag, optString, parseArgs, type OptSpec } from "./args.js";
 import { COORD_OPTS, coordAddress } from "./coord-address.js";
 import { agentLogger, coordMode, quitQuietly, runToExit } from "./cmd-launch.js";
+import { namesOtherHosts } from "../launch/remote.js";
 import { jobCoordinator } from "./job-coordinator.js";
 import { CKPTDIR_OPT, ckptDir, HELP_OPT, INTERVAL_OPT, intervalSecs, PHASE_TIMEOUT_OPT, phaseTimeoutMs } from "./settings.js";
 
 export const RESTART_HELP = `usage: mana restart [DIR] [--new-coordinator|--join] [--coord-host H] [--coord-port P]
                     [--port-file F] [-i SECS] [--ckptdir D] [--allow-missing-files]
                     [--drop-unrestorable-fds] [--mpi mpich|openmpi] [--launcher mpirun|srun]
-                    [--hosts H1,H2|--hostfile F]
+                    [--hosts H1,H2|--hostfile F] [--launcher-args ARGS]
 
 Restarts a job from a committed checkpoint generation. DIR is a gen-NNNNNN dir or a checkpoint
 dir (then its latest generation); default <ckptdir>/latest. The restored program writes to
@@ -53,6 +54,9 @@ options:
                          --host for Open MPI, --nodelist for srun)
   --hostfile F           MPI generations: a hostfile for the new launcher (-f / --hostfile /
                          --nodefile)
+  --launcher-args ARGS   MPI generations: more options for the new launcher, split at blanks
+                         (e.g. "-iface ib0" for MPICH, "--mca btl_tcp_if_include 10.1.0.0/16"
+                         for Open MPI); the first launch's own options are not replayed
   -h, --help             this help
 
 An MPI generation (mana inspect shows "mpi:") is restarted with a new launcher:
@@ -77,6 +81,7 @@ const SPECS: OptSpec[] = [
   { name: "launcher", value: true },
   { name: "hosts", value: true, aliases: ["host"] },
   { name: "hostfile", value: true },
+  { name: "launcher-args", value: true },
 ];
 
 /** What an MPI restart runs, from its manifest and options (exported for tests). */
@@ -98,6 +103,7 @@ export function planMpiRestart(o: {
   launcher?: string;
   hosts?: string;
   hostfile?: string;
+  launcherArgs?: string;
   restoreBin: string;
   allowMissingFiles: boolean;
   /** the environment that tells whether we run inside a Slurm allocation */
@@ -133,6 +139,7 @@ export function planMpiRestart(o: {
     size: m.size,
     hosts,
     hostfile,
+    extra: o.launcherArgs?.split(/\s+/).filter((a) => a !== "") ?? [],
     restoreBin: o.restoreBin,
     allowMissingFiles: o.allowMissingFiles,
     genDir: o.genDir,
@@ -165,7 +172,7 @@ export async function cmdRestart(argv: string[]): Promise<number> {
   const { manifest } = gen;
   if (manifest.procs.length === 0) throw new UserError(`${gen.dir}/manifest.json lists no processes`);
   if (!manifest.mpi) {
-    for (const o of ["mpi", "launcher", "hosts", "hostfile"]) {
+    for (const o of ["mpi", "launcher", "hosts", "hostfile", "launcher-args"]) {
       if (p.opts.has(o)) throw new UsageError(`--${o} applies to MPI generations only; ${gen.dir} holds plain processes`);
     }
   } else {
@@ -227,16 +234,20 @@ export async function cmdRestart(argv: string[]): Promise<number> {
         launcher: optString(p, "launcher"),
         hosts: optString(p, "hosts"),
         hostfile: optString(p, "hostfile"),
+        launcherArgs: optString(p, "launcher-args"),
         restoreBin,
         allowMissingFiles: allowMissing,
       })
     : undefined;
   if (mpiPlan && process.env.MANA_DEBUG) process.stderr.write(`mana restart: ${mpiPlan.argv.join(" ")}\n`);
 
+  const address = coordAddress("restart", p, false);
+  // ranks on other nodes: their agents attach from there (token-checked like every client)
+  if (mpiPlan && namesOtherHosts(mpiPlan.argv) && !optString(p, "coord-host") && !process.env.MANA_COORD_HOST) address.host = "0.0.0.0";
   const job = await jobCoordinator({
     cmd: "restart",
     mode,
-    address: coordAddress("restart", p, false),
+    address,
     portFile: optString(p, "port-file"),
     tokenFile,
     ckptDir: optString(p, "ckptdir") ? ckptDir(p) : gen.ckptDir,

@@ -9,6 +9,8 @@ const COMMANDS: Record<string, () => Promise<(argv: string[]) => Promise<number>
   command: async () => (await import("./cmd-command.js")).cmdCommand,
   restart: async () => (await import("./cmd-restart.js")).cmdRestart,
   inspect: async () => (await import("./cmd-inspect.js")).cmdInspect,
+  rsh: async () => (await import("./cmd-rsh.js")).cmdRsh,
+  "node-agent": async () => (await import("./cmd-node-agent.js")).cmdNodeAgent,
   mpicc: async () => (await import("./cmd-mpicc.js")).wrapperMain("mpicc"),
   mpicxx: async () => (await import("./cmd-mpicc.js")).wrapperMain("mpicxx"),
   mpif90: async () => (await import("./cmd-mpicc.js")).wrapperMain("mpif90"),
@@ -25,6 +27,9 @@ commands:
   command       ask the running coordinator: --status --list --checkpoint --bcheckpoint ...
   restart       restart the job from a checkpoint generation (default <ckptdir>/latest)
   inspect       show (and --verify) a checkpoint image or generation
+  rsh, node-agent
+                ranks on other nodes: the remote shell mana gives MPI launchers, and
+                the agent it starts on each node (docs/multi-node.md)
   mpicc, mpicxx, mpif90
                 compile MPI programs against mana's MPI shim (-show prints the command)
 

@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { UsageError, UserError } from "../errors.js";
 import { mpiShimLibDir } from "../paths.js";
+import { remoteShellEnv } from "./remote.js";
 
 export type MpiFlavour = "mpich" | "openmpi";
 export const MPI_FLAVOURS: readonly MpiFlavour[] = ["mpich", "openmpi"];
@@ -209,6 +210,7 @@ export function mpiRankEnv(launcher: MpiLauncher | undefined, flavour: MpiFlavou
     // more ranks than cores is the normal case on a laptop or a 2-core test VM
     setDefault("OMPI_MCA_rmaps_base_oversubscribe", "1");
   }
+  if (launcher?.kind === "mpirun") Object.assign(env, remoteShellEnv(flavour, base));
   return env;
 }
 
@@ -267,6 +269,8 @@ export function mpiRestartArgv(o: {
   size: number;
   hosts?: string[];
   hostfile?: string;
+  /** the user's own launcher options (mana restart --launcher-args) */
+  extra?: string[];
   restoreBin: string;
   allowMissingFiles: boolean;
   genDir: string;
@@ -281,6 +285,7 @@ export function mpiRestartArgv(o: {
     "-n",
     String(o.size),
     ...hostOpts,
+    ...(o.extra ?? []),
     o.restoreBin,
     ...(o.allowMissingFiles ? ["--allow-missing-files"] : []),
     path.join(o.genDir, "rank-%r.img"),

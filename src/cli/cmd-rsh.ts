@@ -1,0 +1,162 @@
+// mana rsh: the remote shell mana gives MPI launchers (Hydra's launcher-exec, Open MPI's
+// plm_rsh_agent). Called like ssh — [options] HOST COMMAND... — it logs in with ssh2 (host
+// key checked against known_hosts) and runs COMMAND, the launcher's daemon, under
+// `mana node-agent` on HOST, relaying stdin, stdout, stderr, signals and the exit status.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { UsageError, UserError } from "../errors.js";
+import { forwardedEnv, NOT_STARTED, remoteCommand, RSH_COMPRESS, RSH_COORD_PORT, RSH_JOB_ID, RSH_TOKEN_FILE } from "../launch/remote.js";
+import { readClientToken } from "../rpc/token.js";
+import { defaultSshAuth, sshConnect } from "../ssh/connect.js";
+
+export const RSH_HELP = `usage: mana rsh [-l USER] [-p PORT] [-n] [ssh options] HOST COMMAND...
+
+The remote shell mana launch hands MPI launchers for ranks on other nodes (docs/multi-node.md):
+logs in to HOST with ssh2 and runs COMMAND there under "mana node-agent", which attaches to
+the job's coordinator and lets it checkpoint the ranks started on HOST. Not meant to be run
+by hand: it reads the job from variables mana launch sets (${RSH_COORD_PORT}, ...).
+
+ssh options -x -X -T -t -q -v -a -A -k -4 -6 -C are accepted and ignored; -o and -i likewise
+(with their value); -n: no stdin.
+
+environment: MANA_SSH_KEY        private key (default ~/.ssh/id_ed25519, id_ecdsa, id_rsa;
+                                 SSH_AUTH_SOCK's agent too)
+             MANA_SSH_KNOWN_HOSTS known_hosts files, colon-separated (default
+                                 ~/.ssh/known_hosts:/etc/ssh/ssh_known_hosts); an unknown or
+                                 changed host key is refused
+             MANA_SSH_PORT       port when -p is not given (default 22)
+             MANA_REMOTE_MANA    how to run mana on the nodes (default: this node's node
+                                 and mana, at the same paths)`;
+
+interface RshArgs {
+  user: string;
+  port: number;
+  host: string;
+  noStdin: boolean;
+  words: string[];
+}
+
+const FLAG_ONLY = new Set(["-x", "-X", "-T", "-t", "-q", "-v", "-a", "-A", "-k", "-4", "-6", "-C", "-n", "-f", "-N", "-Y", "-K"]);
+const WITH_VALUE = new Set(["-l", "-p", "-o", "-i", "-F", "-E", "-c", "-m", "-b", "-e"]);
+
+export function parseRshArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): RshArgs {
+  let user = os.userInfo().username;
+  let port = env.MANA_SSH_PORT ? Number(env.MANA_SSH_PORT) : 22;
+  let noStdin = false;
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (!a.startsWith("-") || a === "-") break;
+    if (a === "--") {
+      i++;
+      break;
+    }
+    const opt = a.slice(0, 2);
+    if (WITH_VALUE.has(opt)) {
+      const v = a.length > 2 ? a.slice(2) : argv[++i];
+      if (v === undefined) throw new UsageError(`${opt} needs a value (see mana rsh --help)`);
+      if (opt === "-l") user = v;
+      if (opt === "-p") port = Number(v);
+    } else if (FLAG_ONLY.has(a) || /^-[xXTtqvaAk46CnfNYK]+$/.test(a)) {
+      if (a.includes("n")) noStdin = true;
+    } else {
+      throw new UsageError(`unknown option ${a} (see mana rsh --help)`);
+    }
+  }
+  let host = argv[i];
+  if (host === undefined) throw new UsageError("say which host: mana rsh HOST COMMAND... (see mana rsh --help)");
+  const at = host.lastIndexOf("@");
+  if (at >= 0) {
+    user = host.slice(0, at);
+    host = host.slice(at + 1);
+  }
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`the ssh port must be 1..65535, not ${port}`);
+  const words = argv.slice(i + 1);
+  if (words.length === 0) throw new UsageError(`say what to run on ${host}: mana rsh HOST COMMAND... (an interactive login is not supported)`);
+  return { user, port, host, noStdin, words };
+}
+
+/**
+ * Hydra's mpiexec waits forever for a proxy whose remote shell failed (it does so with ssh
+ * too): when it is our parent, ask it to end the job, so that a refused login ends the launch
+ * with our one-line reason instead of a hang. Open MPI's mpirun notices by itself.
+ */
+function stopHydra(): void {
+  try {
+    if (path.basename(fs.realpathSync(`/proc/${process.ppid}/exe`)) === "mpiexec.hydra") process.kill(process.ppid, "SIGTERM");
+  } catch {
+    // not ours to stop, or gone
+  }
+}
+
+const SIGNALS: Record<string, string> = { SIGINT: "INT", SIGTERM: "TERM", SIGHUP: "HUP" };
+
+export async function cmdRsh(argv: string[]): Promise<number> {
+  if (argv[0] === "--help" || argv[0] === "-h") {
+    process.stdout.write(RSH_HELP + "\n");
+    return 0;
+  }
+  const a = parseRshArgs(argv);
+  const port = Number(process.env[RSH_COORD_PORT]);
+  if (!Number.isInteger(port) || port <= 0) {
+    throw new UserError(`${RSH_COORD_PORT} is not set: mana rsh is the remote shell mana launch gives MPI launchers, run it through mana launch`);
+  }
+  const token = readClientToken(port, process.env[RSH_TOKEN_FILE]);
+  if (!token) throw new UserError(`no token for the coordinator on port ${port} (${process.env[RSH_TOKEN_FILE] ?? "no token file"}); is the job's coordinator still running?`);
+  let conn;
+  try {
+    conn = await sshConnect({ host: a.host, port: a.port, user: a.user }, defaultSshAuth());
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    process.stderr.write(`mana rsh: ${err.message}\n`); // before Hydra goes, taking us along
+    stopHydra();
+    return NOT_STARTED;
+  }
+  const cmd = remoteCommand({
+    cwd: process.cwd(),
+    env: forwardedEnv(process.env),
+    coordHost: conn.localAddress.replace(/^::ffff:/, ""),
+    coordPort: port,
+    jobId: process.env[RSH_JOB_ID] ?? "",
+    compress: process.env[RSH_COMPRESS] ?? "-1",
+    words: a.words,
+    manaCommand: process.env.MANA_REMOTE_MANA,
+  });
+  return new Promise<number>((resolve) => {
+    conn.client.exec(cmd, (err, stream) => {
+      if (err) {
+        process.stderr.write(`mana rsh: cannot run a command on ${a.host}: ${err.message}\n`);
+        conn.client.end();
+        stopHydra();
+        resolve(NOT_STARTED);
+        return;
+      }
+      let status = NOT_STARTED; // as ssh when the remote side ends without a status
+      stream.on("exit", (code: number | null, signal?: string) => {
+        if (typeof code === "number") status = code;
+        else if (signal) status = 128 + (os.constants.signals[`SIG${signal}` as NodeJS.Signals] ?? 0);
+      });
+      stream.on("data", (d: Buffer) => process.stdout.write(d));
+      stream.stderr.on("data", (d: Buffer) => process.stderr.write(d));
+      stream.write(`${token}\n`);
+      if (a.noStdin) stream.end();
+      else {
+        process.stdin.on("data", (d: Buffer) => stream.write(d));
+        process.stdin.on("end", () => stream.end());
+        process.stdin.on("error", () => stream.end());
+      }
+      const onSignal = (sig: NodeJS.Signals): void => {
+        // OpenSSH >= 7.9 delivers it to the node agent, which passes it to the daemon
+        stream.signal(SIGNALS[sig] as string);
+      };
+      for (const sig of Object.keys(SIGNALS) as NodeJS.Signals[]) process.on(sig, onSignal);
+      stream.on("close", () => {
+        if (status === NOT_STARTED) stopHydra();
+        conn.client.end();
+        process.stdin.destroy();
+        resolve(status);
+      });
+    });
+  });
+}

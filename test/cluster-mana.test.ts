@@ -1,0 +1,159 @@
+// MPI jobs over several nodes (docs/multi-node.md) on the namespace cluster of cluster-test/:
+// two nodes with their own hostname, address and real sshd. mana launch runs on the head (the
+// root namespace) with mpirun placing one rank on each node; the launcher starts its daemons
+// through mana rsh (ssh2, host keys checked), so each node gets a node agent. A checkpoint,
+// SIGKILL of everything, and mana restart with the ranks placed the other way round, on the
+// same MPI and on the other one: the result equals an uninterrupted run byte for byte.
+import t, { type Test } from 'tap';
+import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Coordinator, ensureBuilt, mana, manaProc, Proc, removeDir, repo, run, sleep, tempDir, waitFor } from './lib/harness.js';
+import { clusterUnsupported, startCluster, type Cluster } from './lib/cluster.js';
+import { killAll, killJob, mpiSkip, ranksOf, tree, waitRanks, type Flavour, type ListedProc } from './lib/mpi.js';
+
+ensureBuilt();
+
+const skip = clusterUnsupported() ?? mpiSkip(['mpicc.mpich', 'mpirun.mpich', 'mpirun.openmpi']);
+const STEPS = '150';
+const PAUSE_MS = '40';
+const dir = tempDir('cluster-mana');
+t.teardown(() => removeDir(dir));
+const prog = join(dir, 'steps');
+let ref: Buffer = Buffer.alloc(0);
+let cl: Cluster | undefined;
+
+t.before(async () => {
+  if (skip) return;
+  const src = join(repo, 'test', 'programs', 'mpi', 'steps.c');
+  const b = await mana(['mpicc', '-O2', '-o', prog, src]);
+  if (b.code !== 0) throw new Error(`mana mpicc steps.c failed: ${b.stderr}`);
+  const native = join(dir, 'steps-native');
+  if ((await run('mpicc.mpich', ['-O2', '-o', native, src])).code !== 0) throw new Error('mpicc.mpich steps.c failed');
+  const out = join(dir, 'ref.out');
+  const r = await run('mpirun.mpich', ['-n', '2', native, out, STEPS, '0'], { timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`the native reference run failed: ${r.stderr}`);
+  ref = readFileSync(out);
+  cl = await startCluster(2);
+});
+t.teardown(async () => {
+  await cl?.down();
+});
+
+function jobEnv(c: Cluster, knownHosts = c.knownHosts): NodeJS.ProcessEnv {
+  // PMIx would wait for a munge daemon that is not running here (Slurm's package brings munge)
+  return { ...process.env, MANA_SSH_KEY: c.key, MANA_SSH_KNOWN_HOSTS: knownHosts, PMIX_MCA_psec: '^munge' };
+}
+
+/** The launcher's options that keep its traffic on the cluster's network. */
+function netOpts(c: Cluster, f: Flavour): string[] {
+  return f === 'mpich'
+    ? ['-iface', c.bridge]
+    : ['--mca', 'oob_tcp_if_include', c.subnet, '--mca', 'btl_tcp_if_include', c.subnet];
+}
+
+function launcherArgv(c: Cluster, f: Flavour, hosts: string[], out: string): string[] {
+  const hostOpt = f === 'mpich' ? '-hosts' : '--host';
+  return [`mpirun.${f}`, hostOpt, hosts.join(','), ...netOpts(c, f), '-n', '2', prog, out, STEPS, PAUSE_MS];
+}
+
+/** Processes left in the nodes' namespaces other than their holder and sshd listener. */
+function leftovers(c: Cluster): string[] {
+  const nets = new Map<string, string>();
+  for (const n of c.nodes) nets.set(readlinkSync(`/proc/${n.pid}/ns/net`), n.name);
+  const out: string[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const node = nets.get(readlinkSync(`/proc/${e}/ns/net`));
+      if (!node) continue;
+      const cmd = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      if (cmd === '' || cmd.startsWith('sleep') || cmd.includes('[listener]') || cmd.startsWith('/usr/sbin/sshd')) continue;
+      out.push(`${node}: ${e} ${cmd}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+async function cycle(t: Test, name: string, from: Flavour, to: Flavour): Promise<void> {
+  const c0 = cl as Cluster;
+  const ips = c0.nodes.map((n) => n.ip);
+  const work = join(dir, name);
+  const ckpt = join(work, 'ckpt');
+  const out = join(work, 'result.out');
+  const env = jobEnv(c0);
+  const c = await new Coordinator(ckpt, ['--bind', '0.0.0.0']).start();
+  t.teardown(() => c.stop());
+  const launch = manaProc(['launch', '--join', '--coord-port', String(c.port), '--ckptdir', ckpt, '--', ...launcherArgv(c0, from, ips, out)], { cwd: dir, env });
+  const listed = await waitRanks(c, 2, 120_000).catch(async (err: Error) => {
+    killAll(tree(launch.child.pid ?? 0));
+    const d = await launch.done;
+    throw new Error(`${err.message}; mana launch said: ${d.stderr}`);
+  });
+  const hostOf = (l: ListedProc[], r: number): string | undefined => ranksOf(l).find((p) => p.procId === r)?.host;
+  t.same([hostOf(listed, 0), hostOf(listed, 1)], ['node1', 'node2'], 'rank 0 runs on node1 and rank 1 on node2, each adopted by its node agent');
+  await sleep(1500);
+  const g = await c.bcheckpoint();
+  t.same(readdirSync(g.dir).sort(), ['manifest.json', 'rank-00000.img', 'rank-00001.img'], `generation ${g.generation}: one image per rank`);
+  await killJob(c, launch, listed);
+  t.notOk(existsSync(out), 'the killed job never finished');
+  await c.stop();
+  await waitFor('the nodes to be empty after SIGKILL', () => (leftovers(c0).length === 0 ? true : undefined), 20_000).catch(() => undefined);
+  t.same(leftovers(c0), [], 'no daemon, node agent or rank is left on the nodes');
+
+  // restart with the ranks the other way round: rank 0 on node2
+  const c2 = await new Coordinator(ckpt, ['--bind', '0.0.0.0']).start();
+  t.teardown(() => c2.stop());
+  const restart = new Proc(
+    process.execPath,
+    [join(repo, 'bin', 'mana'), 'restart', join(ckpt, 'latest'), '--join', '--coord-port', String(c2.port), '--mpi', to, '--hosts', [...ips].reverse().join(','), '--launcher-args', netOpts(c0, to).join(' ')],
+    { cwd: dir, env },
+  );
+  const timer = setTimeout(() => killAll(tree(restart.child.pid ?? 0)), 180_000);
+  const again = await waitRanks(c2, 2, 120_000).catch(() => [] as ListedProc[]);
+  t.same([hostOf(again, 0), hostOf(again, 1)], ['node2', 'node1'], 'restarted with rank 0 on node2 and rank 1 on node1');
+  const d = await restart.done;
+  clearTimeout(timer);
+  t.equal(d.code, 0, `mana restart exits 0${d.code === 0 ? '' : ` (${d.stderr})`}`);
+  t.ok(existsSync(out) && readFileSync(out).equals(ref), 'the result equals the uninterrupted run byte for byte');
+  await c2.stop();
+}
+
+t.test('MPICH over two nodes: checkpoint, SIGKILL, restart placed the other way round', { skip }, async (t) => {
+  await cycle(t, 'mpich', 'mpich', 'mpich');
+});
+
+t.test('Open MPI over two nodes, restarted over MPICH on the nodes swapped', { skip }, async (t) => {
+  await cycle(t, 'ompi-mpich', 'openmpi', 'mpich');
+});
+
+t.test('a node whose host key is not known: the launch fails with one line, nothing is left', { skip }, async (t) => {
+  const c0 = cl as Cluster;
+  const ckpt = join(dir, 'unknown-key');
+  const empty = join(dir, 'empty_known_hosts');
+  writeFileSync(empty, '');
+  const c = await new Coordinator(ckpt, ['--bind', '0.0.0.0']).start();
+  t.teardown(() => c.stop());
+  const out = join(dir, 'never.out');
+  const d = await mana(['launch', '--join', '--coord-port', String(c.port), '--ckptdir', ckpt, '--', ...launcherArgv(c0, 'mpich', [c0.nodes[1]?.ip ?? ''], out).map((a) => (a === '2' ? '1' : a))], { cwd: dir, env: jobEnv(c0, empty), timeoutMs: 60_000 });
+  t.not(d.code, 0, 'mana launch fails');
+  const ip = c0.nodes[1]?.ip ?? '';
+  t.match(d.stderr, new RegExp(`^mana rsh: the host key of ${ip.replace(/\./g, '\\.')} is not in ${empty.replace(/[.]/g, '\\.')}; add it \\(ssh-keyscan`, 'm'), 'mana rsh names the host, the file and the fix');
+  t.notOk(existsSync(out), 'nothing ran');
+  t.same(leftovers(c0), [], 'nothing is left on the nodes');
+});
+
+t.test('a coordinator the nodes cannot reach (loopback only): the launch fails with one line', { skip }, async (t) => {
+  const c0 = cl as Cluster;
+  const ckpt = join(dir, 'loopback');
+  const c = await new Coordinator(ckpt).start(); // 127.0.0.1 only
+  t.teardown(() => c.stop());
+  const out = join(dir, 'never2.out');
+  const argv = launcherArgv(c0, 'mpich', [c0.nodes[0]?.ip ?? ''], out).map((a) => (a === '2' ? '1' : a));
+  const d = await mana(['launch', '--join', '--coord-port', String(c.port), '--ckptdir', ckpt, '--', ...argv], { cwd: dir, env: jobEnv(c0), timeoutMs: 60_000 });
+  t.not(d.code, 0, 'mana launch fails');
+  t.match(d.stderr, new RegExp(`^mana node-agent: on node1: cannot attach to the coordinator at ${c0.headIp.replace(/\./g, '\\.')}:${c.port}: .*launch with --coord-host 0\\.0\\.0\\.0\\)$`, 'm'), 'the node agent says why and what to do');
+  t.notOk(existsSync(out), 'nothing ran');
+  t.same(leftovers(c0), [], 'nothing is left on the nodes');
+});
