@@ -13,28 +13,37 @@ import { killJob, waitRanks } from '../test/lib/mpi.js';
 import type { MpiRow } from './mpi.js';
 
 const repo = join(import.meta.dirname, '..');
-const median = (xs: number[]): number => {
+export const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 
-const RANKS = 4;
-const MIB = Number(process.env.MANA_BENCH_B4_MIB ?? 64);
+export const RANKS = 4;
+export const MIB = Number(process.env.MANA_BENCH_B4_MIB ?? 64);
 
-interface Times { inner: number[]; wall: number[] }
+export interface Times { inner: number[]; wall: number[] }
 
-async function checkpoints(root: string, flavour: 'mpich' | 'openmpi', bin: string, shape: 'idle' | 'inflight', reps: number): Promise<Times> {
-  const dir = join(root, `${flavour}-${shape}`);
+/** Where the ranks run: this host (default), or other nodes (bench/cluster.ts). */
+export interface Placement {
+  name: string;
+  /** launcher options before -n: hosts and network choice */
+  launcherOpts: string[];
+  env?: NodeJS.ProcessEnv;
+  coordArgs?: string[];
+}
+
+export async function checkpoints(root: string, flavour: 'mpich' | 'openmpi', bin: string, shape: 'idle' | 'inflight', reps: number, where?: Placement): Promise<Times> {
+  const dir = join(root, `${flavour}-${shape}${where ? `-${where.name}` : ''}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const c = await new Coordinator(join(dir, 'ckpt'), ['--full-every', '1']).start();
+  const c = await new Coordinator(join(dir, 'ckpt'), ['--full-every', '1', ...(where?.coordArgs ?? [])]).start();
   let job: Proc | undefined;
   const t: Times = { inner: [], wall: [] };
   try {
     job = manaProc(['launch', '--join', '--coord-port', String(c.port), '--ckptdir', c.ckptdir, '--no-compress', '--',
-      `mpirun.${flavour}`, '-n', String(RANKS), bin, String(MIB), '3600', shape], { cwd: dir });
+      `mpirun.${flavour}`, ...(where?.launcherOpts ?? []), '-n', String(RANKS), bin, String(MIB), '3600', shape], { cwd: dir, ...(where?.env ? { env: where.env } : {}) });
     await waitFor('ckptjob ready', () => (job!.stdout.includes('MANA_BENCH ready') ? true : undefined), 300_000);
     await waitRanks(c, RANKS, 120_000);
     for (let i = -1; i < reps; i++) { // i = -1: warm-up (first images pay page-cache allocation)

@@ -22,6 +22,9 @@
 // replay: restart time of an MPI job that made and freed N communicators and datatypes, with
 //     and without the replay log's pruning (bench/mpi-replay.ts); only when MANA_BENCH_ONLY
 //     names it.
+// cluster: MPI jobs over 2 nodes of the namespace cluster (bench/cluster.ts): checkpoint time
+//     against the same job on one node, and start-up against native mpirun over OpenSSH; only
+//     when MANA_BENCH_ONLY names it (root, sshd).
 import { spawnSync } from 'node:child_process';
 import {
   existsSync, mkdirSync, rmSync, writeFileSync, readdirSync, statSync, openSync, writeSync, closeSync,
@@ -35,6 +38,7 @@ import {
 import { waitNewProc } from '../test/lib/scenario.js';
 import { mpiBench, type MpiRow } from './mpi.js';
 import { mpiCkptBench } from './mpi-ckpt.js';
+import { clusterBench } from './cluster.js';
 import { mpiReplayBench } from './mpi-replay.js';
 
 ensureBuilt();
@@ -275,6 +279,7 @@ async function main(): Promise<void> {
   const mpi = (only?.split(',') ?? []).filter((id): id is 'B1' | 'B2' => id === 'B1' || id === 'B2');
   if (mpi.length) mpiBench(Math.max(5, reps), (id) => (mpi as string[]).includes(id), rows);
   if (only?.split(',').includes('replay')) await mpiReplayBench(root, rows);
+  if (only?.split(',').includes('cluster')) await clusterBench(root, Math.max(5, reps), rows);
   printTable();
   rmSync(root, { recursive: true, force: true });
   rmSync(`/dev/shm/mana-bench-random-${process.pid}`, { force: true });

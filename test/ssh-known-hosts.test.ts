@@ -2,11 +2,13 @@
 // ssh-keygen (real keys, real hashing), and mana rsh's one-line refusals.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkHostKey } from '../src/ssh/known-hosts.js';
-import { parseRshArgs } from '../src/cli/cmd-rsh.js';
+import { checkHostKey, knownKeyTypes } from '../src/ssh/known-hosts.js';
+import { parseRshArgs, remoteExitStatus } from '../src/cli/cmd-rsh.js';
+import { coordHostForNode, forwardedEnv, remoteCommand } from '../src/launch/remote.js';
+import { namesOtherHosts } from '../src/launch/mpi.js';
 import { manaBin, run } from './lib/harness.js';
 
 const haveKeygen = spawnSync('ssh-keygen', ['-?'], { encoding: 'utf8' }).error === undefined;
@@ -47,6 +49,16 @@ t.test('known_hosts: plain, [host]:port, wildcards, negation, hashed, revoked', 
   t.equal(checkHostKey([hashed], '10.0.0.11', 22, a.blob), 'known');
   t.equal(checkHostKey([hashed], 'node1', 22, b.blob), 'changed');
   t.equal(checkHostKey([hashed], 'node3', 22, a.blob), 'unknown');
+
+  // the host key types offered to the server: those known_hosts has for the host
+  const rsa = join(dir, 'r');
+  spawnSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', rsa]);
+  const rsaPub = readFileSync(`${rsa}.pub`, 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+  const mixed = join(dir, 'mixed');
+  writeFileSync(mixed, `node1 ${a.line}\nnode1 ${rsaPub}\n[node2]:2222 ${b.line}\n`);
+  t.same(knownKeyTypes([mixed], 'node1', 22), ['ssh-ed25519', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
+  t.same(knownKeyTypes([mixed], 'node2', 2222), ['ssh-ed25519']);
+  t.same(knownKeyTypes([mixed], 'node2', 22), [], 'none known: the client offers its defaults');
 });
 
 t.test('mana rsh parses ssh-style command lines', async (t) => {
@@ -56,13 +68,61 @@ t.test('mana rsh parses ssh-style command lines', async (t) => {
   t.equal(parseRshArgs(['bob@node2', 'true'], {}).user, 'bob');
   t.throws(() => parseRshArgs(['node1'], {}), /say what to run on node1/);
   t.throws(() => parseRshArgs(['-Z', 'node1', 'true'], {}), /unknown option -Z/);
+  const o = parseRshArgs(['-o', 'Port=2200', '-o', 'User=carol', '-i', '/k', 'n1', 'true'], {});
+  t.same([o.port, o.user, o.keyFile], [2200, 'carol', '/k']);
+  t.equal(remoteExitStatus(3), 3);
+  t.equal(remoteExitStatus(null, 'SIGTERM'), 143, 'ssh2 names signals SIGTERM');
+  t.equal(remoteExitStatus(null, 'KILL'), 137);
+  t.equal(remoteExitStatus(null), 255, 'no status at all: as ssh');
+});
+
+t.test('which launcher lines place ranks on other hosts', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mana-hosts-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const app = join(dir, 'app');
+  writeFileSync(app, '#!/bin/sh\n', { mode: 0o755 });
+  const env = { PATH: '/usr/bin:/bin' };
+  t.ok(namesOtherHosts(['mpirun', '-hosts', 'a,b', '-n', '2', app], env));
+  t.ok(namesOtherHosts(['mpirun', '--host=a:2,b:2', '-n', '4', app], env));
+  t.ok(namesOtherHosts(['mpirun.openmpi', '--hostfile', 'hf', app], env));
+  t.notOk(namesOtherHosts(['mpirun', '-n', '2', app, '-f', 'in.txt', '--host', 'x'], env), "the program's own options do not count");
+  t.notOk(namesOtherHosts(['mpirun', '-n', '2', app], env));
+  t.ok(namesOtherHosts(['mpirun', '-n', '2', app], { ...env, PBS_NODEFILE: '/var/spool/pbs/aux/1' }), 'a PBS allocation');
+  t.ok(namesOtherHosts(['mpirun', '-n', '2', app], { ...env, HYDRA_HOST_FILE: 'hf' }));
+});
+
+t.test('the remote command: where nodes dial, what is forwarded, and quoting that survives a shell', async (t) => {
+  t.equal(coordHostForNode('127.0.0.1', '::ffff:10.1.2.1'), '10.1.2.1', 'a loopback coordinator: the address the node was reached from');
+  t.equal(coordHostForNode('0.0.0.0', '10.1.2.1'), '10.1.2.1');
+  t.equal(coordHostForNode('10.9.9.9', '10.1.2.1'), '10.9.9.9', 'a coordinator at a real address is dialled there');
+  const fwd = forwardedEnv({ MANA_MPI: 'mpich', MANA_AGENT_SOCK: '/s', MANA_NODE_SOCK: '/n', MANA_COORD_TOKEN: 'secret', MANA_RSH_TOKEN_FILE: '/t', LD_PRELOAD: '/l.so', HOME: '/root', OMPI_MCA_x: '1' });
+  t.same(fwd, { MANA_MPI: 'mpich', LD_PRELOAD: '/l.so' }, 'mana settings and library paths only; never a socket, token or token file');
+
+  // run the command line through a real sh, with a stand-in for mana that prints its argv
+  const dir = mkdtempSync(join(tmpdir(), "mana-q'$(touch pwned)-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // MANA_REMOTE_MANA is the user's own command prefix (a shell word list): a plain path
+  const bin = mkdtempSync(join(tmpdir(), 'mana-fake-'));
+  t.teardown(() => rmSync(bin, { recursive: true, force: true }));
+  const fake = join(bin, 'fake-mana');
+  writeFileSync(fake, '#!/bin/sh\nprintf "%s\\n" "TOKEN=$MANA_COORD_TOKEN" "V=$EVIL" "$@"\n', { mode: 0o755 });
+  const words = ['/usr/bin/hydra_pmi_proxy', '--wdir', "'/a b'", '$(touch pwned2)'];
+  const cmd = remoteCommand({ cwd: dir, env: { EVIL: "x'; touch pwned3; '$(id)" }, coordHost: '10.0.0.1', coordPort: 4000, jobId: 'j1', compress: '-1', words, manaCommand: fake });
+  const r = spawnSync('sh', ['-c', cmd], { input: 'tok123\nrest\n', encoding: 'utf8', cwd: dir });
+  t.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  t.equal(lines[0], 'TOKEN=tok123', 'the token comes from the first line of stdin');
+  t.equal(lines[1], "V=x'; touch pwned3; '$(id)", 'values arrive verbatim');
+  t.same(lines.slice(2), ['node-agent', '--coord-host', '10.0.0.1', '--coord-port', '4000', '--job-id', 'j1', '--compress', '-1', '--', '/bin/sh', '-c', words.join(' ')]);
+  t.notOk(cmd.includes('tok123'), 'the token is not in the command line');
+  for (const f of ['pwned', 'pwned2', 'pwned3']) t.notOk(existsSync(join(dir, f)) || existsSync(f), `nothing ran: ${f}`);
 });
 
 t.test('mana rsh outside a job, and to a host with no sshd, says so in one line', async (t) => {
   const env = { ...process.env };
   delete env.MANA_RSH_COORD_PORT;
   const r = await run(manaBin, ['rsh', 'node1', 'true'], { env });
-  t.equal(r.code, 1);
+  t.equal(r.code, 255);
   t.match(r.stderr, /^mana rsh: MANA_RSH_COORD_PORT is not set: mana rsh is the remote shell mana launch gives MPI launchers/);
   t.equal(r.stderr.trim().split('\n').length, 1);
 
@@ -74,6 +134,15 @@ t.test('mana rsh outside a job, and to a host with no sshd, says so in one line'
   if (haveKeygen) spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
   // port 1 on loopback: nothing listens there
   const r2 = await run(manaBin, ['rsh', '-p', '1', '127.0.0.1', 'true'], { env: { ...env, MANA_RSH_COORD_PORT: '7779', MANA_RSH_TOKEN_FILE: tok, MANA_SSH_KEY: key } });
-  t.equal(r2.code, 1);
+  t.equal(r2.code, 255, "ssh's status for a connection that never ran the command");
   t.match(r2.stderr, /^mana rsh: cannot reach 127\.0\.0\.1:1 over ssh: connection refused \(no sshd there\?\)\n$/);
+
+  // a key with a passphrase and no ssh-agent: one line saying what to do
+  const locked = join(dir, 'locked');
+  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'secret phrase', '-f', locked]);
+  const e3: NodeJS.ProcessEnv = { ...env, MANA_RSH_COORD_PORT: '7779', MANA_RSH_TOKEN_FILE: tok, MANA_SSH_KEY: locked };
+  delete e3.SSH_AUTH_SOCK;
+  const r3 = await run(manaBin, ['rsh', '-p', '1', '127.0.0.1', 'true'], { env: e3 });
+  t.equal(r3.code, 255);
+  t.match(r3.stderr, /^mana rsh: cannot use the ssh key \S+locked: it has a passphrase; load it into ssh-agent \(SSH_AUTH_SOCK\), or set MANA_SSH_KEY to a key without one\n$/);
 });

@@ -186,7 +186,7 @@ static void mana_init_body(void) {
   if (!env_says_enabled(&rank, &size)) return;
   const char *sock = agent_sock();
   if (strlen(sock) >= sizeof mana_cfg.sock_path) {
-    fprintf(stderr, "mana: %s is too long; running without checkpoints\n", MANA_ENV_AGENT_SOCK);
+    fprintf(stderr, "mana: the agent socket path %s is too long; running without checkpoints\n", sock);
     return;
   }
   strcpy(mana_cfg.sock_path, sock);
@@ -218,6 +218,7 @@ static void mana_init_body(void) {
   mana_cfg.drop_fds = drop && strcmp(drop, "1") == 0;
   unsetenv(MANA_ENV_DROP_FDS);
   unsetenv(MANA_ENV_AGENT_SOCK);
+  unsetenv(MANA_ENV_NODE_SOCK); /* node-local: stale in an image restarted elsewhere */
   unsetenv(MANA_ENV_PROC_ID);
   drop_from_preload();
   mana_record_inherited();

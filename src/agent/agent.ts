@@ -187,7 +187,7 @@ export class Agent {
         [MANA_ENV_MPI_JOB]: "1",
         [MANA_ENV_AGENT_SOCK]: this.socketPath,
         ...(this.opts.dropFds ? { [MANA_ENV_DROP_FDS]: "1" } : {}),
-        ...rshEnv({ port: this.opts.coord.port, tokenFile: this.opts.tokenFile ?? defaultTokenFile(this.opts.coord.port), jobId: this.jobId, compress: this.opts.compress }),
+        ...rshEnv({ host: this.opts.coord.host, port: this.opts.coord.port, tokenFile: this.opts.tokenFile ?? defaultTokenFile(this.opts.coord.port), jobId: this.jobId, compress: this.opts.compress }),
       };
     }
     return {
@@ -299,8 +299,10 @@ export class Agent {
 
   /** Resolves once no managed process is left (or after timeoutMs). */
   async idle(timeoutMs: number): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while ([...this.procs.values()].some((p) => !p.exited) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    let timer: NodeJS.Timeout | undefined;
+    const live = [...this.procs.values()].filter((p) => !p.exited).map((p) => p.exitPromise);
+    await Promise.race([Promise.all(live), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
   }
 
   async shutdown(): Promise<void> {
@@ -563,6 +565,9 @@ export class Agent {
     if (!mpi || pid <= 0) return undefined;
     const restarted = f.restarted === "1";
     let rank = f.mpi_rank !== undefined && f.mpi_rank !== "" ? intField(f, "mpi_rank", -1) : -1;
+    // A node agent does not know the restarted generation's ranks; the coordinator's barrier
+    // does, and a restored process's proc_id is the rank its image (chosen by its launcher
+    // rank) holds, so it is taken as is there.
     if (rank < 0 && restarted && (this.opts.node || this.opts.restart?.procIds.includes(procId))) rank = procId;
     if (rank < 0) return undefined;
     const old = this.procs.get(rank);

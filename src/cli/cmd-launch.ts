@@ -4,8 +4,7 @@
 import * as fs from "node:fs";
 import { Agent, type AgentMpi } from "../agent/agent.js";
 import { UsageError, UserError } from "../errors.js";
-import { checkShim, detectLauncher, lowerHalf, mpiRankEnv, parseFlavour, rankCountFromArgv, srunPluginFromArgv } from "../launch/mpi.js";
-import { namesOtherHosts } from "../launch/remote.js";
+import { checkShim, detectLauncher, lowerHalf, mpiRankEnv, namesOtherHosts, parseFlavour, rankCountFromArgv, srunPluginFromArgv } from "../launch/mpi.js";
 import { libmanaPath } from "../paths.js";
 import { CoordinatorClient, type CoordAddress } from "../rpc/client.js";
 import { optFlag, optString, parseArgs, type OptSpec, type Parsed } from "./args.js";

@@ -3,7 +3,8 @@
 // coordinator, runs COMMAND with its own socket as MANA_NODE_SOCK (which the ranks' libmana
 // prefers to the launcher's MANA_AGENT_SOCK), adopts the ranks that say HELLO, and exits
 // with COMMAND's status once their exits are reported.
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { constants as osConstants, hostname } from "node:os";
 import * as path from "node:path";
@@ -43,11 +44,29 @@ export async function cmdNodeAgent(argv: string[]): Promise<number> {
   delete process.env[NODE_TOKEN_ENV];
   if (!token) throw new UserError(`no job token in $${NODE_TOKEN_ENV} (mana rsh passes it on stdin)`, NOT_STARTED);
 
-  // the token as a 0600 file in this user's 0700 runtime dir, for the agent's gRPC client
+  // mana rsh's end of stdout/stderr may go first (the launcher killed it): never die of EPIPE
+  for (const s of [process.stdout, process.stderr]) s.on("error", () => undefined);
+  // the token as a 0600 file in this user's 0700 runtime dir, for the agent's gRPC client,
+  // removed however this process ends short of SIGKILL
   const dir = userRuntimeDir();
   ensurePrivateDir(dir);
-  const tokenFile = path.join(dir, `node-agent-${process.pid}.token`);
+  const tokenFile = path.join(dir, `node-agent-${process.pid}-${randomBytes(4).toString("hex")}.token`);
+  process.on("exit", () => fs.rmSync(tokenFile, { force: true }));
   writeTokenFile(tokenFile, token);
+
+  // signals go to the daemon's whole process group (sh -c may not exec it); before the
+  // daemon runs, they end this process
+  let child: ChildProcess | undefined;
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.on(sig, () => {
+      if (!child?.pid) process.exit(128 + (osConstants.signals[sig] ?? 0));
+      try {
+        process.kill(-child.pid, sig);
+      } catch {
+        // gone
+      }
+    });
+  }
   const log = agentLogger(`node-agent on ${hostname()}`);
   const agent = new Agent({
     coord: { host, port },
@@ -61,33 +80,23 @@ export async function cmdNodeAgent(argv: string[]): Promise<number> {
     log,
   });
   try {
-    try {
-      await agent.start();
-    } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      throw new UserError(`on ${hostname()}: ${why} (a coordinator that listens on loopback only cannot be reached from other nodes: launch with --coord-host 0.0.0.0)`, NOT_STARTED);
-    }
-    const child = spawn(command[0] as string, command.slice(1), { stdio: "inherit", env: { ...process.env, [MANA_ENV_NODE_SOCK]: agent.socketPath } });
-    const forward = (sig: NodeJS.Signals) => () => {
-      try {
-        child.kill(sig);
-      } catch {
-        // gone
-      }
-    };
-    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, forward(sig));
-    const status = await new Promise<number>((resolve) => {
-      child.once("error", (err) => {
-        log(`cannot run ${command[0]}: ${err.message}`);
-        resolve(127);
-      });
-      child.once("exit", (code, signal) => resolve(signal ? 128 + (osConstants.signals[signal] ?? 0) : (code ?? 0)));
-    });
-    // the daemon reaped its ranks: let their connections' ends reach the coordinator
-    await agent.idle(2000);
+    await agent.start();
+  } catch (err) {
     await agent.shutdown();
-    return status;
-  } finally {
-    fs.rmSync(tokenFile, { force: true });
+    const why = err instanceof Error ? err.message : String(err);
+    throw new UserError(`on ${hostname()}: ${why} (a coordinator that listens on loopback only cannot be reached from other nodes: launch with --coord-host 0.0.0.0)`, NOT_STARTED);
   }
+  const daemon = spawn(command[0] as string, command.slice(1), { stdio: "inherit", detached: true, env: { ...process.env, [MANA_ENV_NODE_SOCK]: agent.socketPath } });
+  child = daemon;
+  const status = await new Promise<number>((resolve) => {
+    daemon.once("error", (err) => {
+      log(`cannot run ${command[0]}: ${err.message}`);
+      resolve(127);
+    });
+    daemon.once("exit", (code, signal) => resolve(signal ? 128 + (osConstants.signals[signal] ?? 0) : (code ?? 0)));
+  });
+  // the daemon reaped its ranks: let their connections' ends reach the coordinator
+  await agent.idle(2000);
+  await agent.shutdown();
+  return status;
 }

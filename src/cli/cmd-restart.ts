@@ -8,7 +8,7 @@ import { UsageError, UserError, errorMessage } from "../errors.js";
 import { hostFacts, readImage, verifyImage } from "../native.js";
 import { libmanaPath, restoreProgramPath } from "../paths.js";
 import {
-  checkShim, detectLauncher, LAUNCHER_KINDS, launcherKindOf, mpiRankEnv, mpiRestartArgv, parseFlavour, restartLauncherName, type LauncherKind, type MpiFlavour,
+  checkShim, detectLauncher, LAUNCHER_KINDS, launcherKindOf, mpiRankEnv, namesOtherHosts, mpiRestartArgv, parseFlavour, restartLauncherName, type LauncherKind, type MpiFlavour,
 } from "../launch/mpi.js";
 import { imageChain } from "../store/chain.js";
 import { mpiRankProblem } from "../store/manifest.js";
@@ -16,7 +16,6 @@ import { resolveGeneration } from "../store/resolve.js";
 import { optFlag, optString, parseArgs, type OptSpec } from "./args.js";
 import { COORD_OPTS, coordAddress } from "./coord-address.js";
 import { agentLogger, coordMode, quitQuietly, runToExit } from "./cmd-launch.js";
-import { namesOtherHosts } from "../launch/remote.js";
 import { jobCoordinator } from "./job-coordinator.js";
 import { CKPTDIR_OPT, ckptDir, HELP_OPT, INTERVAL_OPT, intervalSecs, PHASE_TIMEOUT_OPT, phaseTimeoutMs } from "./settings.js";
 
@@ -243,7 +242,7 @@ export async function cmdRestart(argv: string[]): Promise<number> {
 
   const address = coordAddress("restart", p, false);
   // ranks on other nodes: their agents attach from there (token-checked like every client)
-  if (mpiPlan && namesOtherHosts(mpiPlan.argv) && !optString(p, "coord-host") && !process.env.MANA_COORD_HOST) address.host = "0.0.0.0";
+  if (mpiPlan && launcherKindOf(mpiPlan.argv) === "mpirun" && namesOtherHosts(mpiPlan.argv) && !optString(p, "coord-host") && !process.env.MANA_COORD_HOST) address.host = "0.0.0.0";
   const job = await jobCoordinator({
     cmd: "restart",
     mode,

@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { UsageError, UserError } from "../errors.js";
-import { forwardedEnv, NOT_STARTED, remoteCommand, RSH_COMPRESS, RSH_COORD_PORT, RSH_JOB_ID, RSH_TOKEN_FILE } from "../launch/remote.js";
+import { coordHostForNode, forwardedEnv, NOT_STARTED, remoteCommand, RSH_COMPRESS, RSH_COORD_HOST, RSH_COORD_PORT, RSH_JOB_ID, RSH_TOKEN_FILE } from "../launch/remote.js";
 import { readClientToken } from "../rpc/token.js";
 import { defaultSshAuth, sshConnect } from "../ssh/connect.js";
 
@@ -17,8 +17,9 @@ logs in to HOST with ssh2 and runs COMMAND there under "mana node-agent", which 
 the job's coordinator and lets it checkpoint the ranks started on HOST. Not meant to be run
 by hand: it reads the job from variables mana launch sets (${RSH_COORD_PORT}, ...).
 
-ssh options -x -X -T -t -q -v -a -A -k -4 -6 -C are accepted and ignored; -o and -i likewise
-(with their value); -n: no stdin.
+ssh options: -l USER, -p PORT, -i KEY, -o Port=/User=/IdentityFile= are honoured, other -o
+options and -x -X -T -t -q -v -a -A -k -4 -6 -C are accepted and ignored; -n: no stdin.
+~/.ssh/config is not read.
 
 environment: MANA_SSH_KEY        private key (default ~/.ssh/id_ed25519, id_ecdsa, id_rsa;
                                  SSH_AUTH_SOCK's agent too)
@@ -35,6 +36,8 @@ interface RshArgs {
   host: string;
   noStdin: boolean;
   words: string[];
+  /** -i or -o IdentityFile: wins over MANA_SSH_KEY */
+  keyFile?: string;
 }
 
 const FLAG_ONLY = new Set(["-x", "-X", "-T", "-t", "-q", "-v", "-a", "-A", "-k", "-4", "-6", "-C", "-n", "-f", "-N", "-Y", "-K"]);
@@ -44,6 +47,7 @@ export function parseRshArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
   let user = os.userInfo().username;
   let port = env.MANA_SSH_PORT ? Number(env.MANA_SSH_PORT) : 22;
   let noStdin = false;
+  let keyFile: string | undefined;
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -58,6 +62,13 @@ export function parseRshArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
       if (v === undefined) throw new UsageError(`${opt} needs a value (see mana rsh --help)`);
       if (opt === "-l") user = v;
       if (opt === "-p") port = Number(v);
+      if (opt === "-i") keyFile = v;
+      if (opt === "-o") {
+        const [k, val = ""] = v.split(/[=\s]+/, 2);
+        if (/^port$/i.test(k ?? "")) port = Number(val);
+        else if (/^user$/i.test(k ?? "")) user = val;
+        else if (/^identityfile$/i.test(k ?? "")) keyFile = val;
+      }
     } else if (FLAG_ONLY.has(a) || /^-[xXTtqvaAk46CnfNYK]+$/.test(a)) {
       if (a.includes("n")) noStdin = true;
     } else {
@@ -74,7 +85,7 @@ export function parseRshArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`the ssh port must be 1..65535, not ${port}`);
   const words = argv.slice(i + 1);
   if (words.length === 0) throw new UsageError(`say what to run on ${host}: mana rsh HOST COMMAND... (an interactive login is not supported)`);
-  return { user, port, host, noStdin, words };
+  return { user, port, host, noStdin, words, keyFile };
 }
 
 /**
@@ -91,12 +102,33 @@ function stopHydra(): void {
 }
 
 const SIGNALS: Record<string, string> = { SIGINT: "INT", SIGTERM: "TERM", SIGHUP: "HUP" };
+const SIGNAL_GRACE_MS = 2000;
+
+/** ssh's exit status for a remote command: its own, else 128 + the signal that ended it (ssh2 names it "SIGTERM"). */
+export function remoteExitStatus(code: number | null, signal?: string): number {
+  if (typeof code === "number") return code;
+  if (!signal) return NOT_STARTED;
+  const name = (signal.startsWith("SIG") ? signal : `SIG${signal}`) as NodeJS.Signals;
+  return 128 + (os.constants.signals[name] ?? 0);
+}
 
 export async function cmdRsh(argv: string[]): Promise<number> {
   if (argv[0] === "--help" || argv[0] === "-h") {
     process.stdout.write(RSH_HELP + "\n");
     return 0;
   }
+  try {
+    return await rsh(argv);
+  } catch (err) {
+    // whatever went wrong, the launcher must not wait for ever (stopHydra)
+    const msg = err instanceof UserError ? err.message : `internal error: ${err instanceof Error ? err.message : String(err)}`;
+    process.stderr.write(`mana rsh: ${msg}\n`); // before Hydra goes, taking us along
+    stopHydra();
+    return err instanceof UsageError ? 2 : NOT_STARTED;
+  }
+}
+
+async function rsh(argv: string[]): Promise<number> {
   const a = parseRshArgs(argv);
   const port = Number(process.env[RSH_COORD_PORT]);
   if (!Number.isInteger(port) || port <= 0) {
@@ -104,19 +136,13 @@ export async function cmdRsh(argv: string[]): Promise<number> {
   }
   const token = readClientToken(port, process.env[RSH_TOKEN_FILE]);
   if (!token) throw new UserError(`no token for the coordinator on port ${port} (${process.env[RSH_TOKEN_FILE] ?? "no token file"}); is the job's coordinator still running?`);
-  let conn;
-  try {
-    conn = await sshConnect({ host: a.host, port: a.port, user: a.user }, defaultSshAuth());
-  } catch (err) {
-    if (!(err instanceof UserError)) throw err;
-    process.stderr.write(`mana rsh: ${err.message}\n`); // before Hydra goes, taking us along
-    stopHydra();
-    return NOT_STARTED;
-  }
+  const auth = defaultSshAuth();
+  if (a.keyFile) auth.keyFile = a.keyFile;
+  const conn = await sshConnect({ host: a.host, port: a.port, user: a.user }, auth);
   const cmd = remoteCommand({
     cwd: process.cwd(),
     env: forwardedEnv(process.env),
-    coordHost: conn.localAddress.replace(/^::ffff:/, ""),
+    coordHost: coordHostForNode(process.env[RSH_COORD_HOST], conn.localAddress),
     coordPort: port,
     jobId: process.env[RSH_JOB_ID] ?? "",
     compress: process.env[RSH_COMPRESS] ?? "-1",
@@ -134,8 +160,7 @@ export async function cmdRsh(argv: string[]): Promise<number> {
       }
       let status = NOT_STARTED; // as ssh when the remote side ends without a status
       stream.on("exit", (code: number | null, signal?: string) => {
-        if (typeof code === "number") status = code;
-        else if (signal) status = 128 + (os.constants.signals[`SIG${signal}` as NodeJS.Signals] ?? 0);
+        status = remoteExitStatus(code, signal);
       });
       stream.on("data", (d: Buffer) => process.stdout.write(d));
       stream.stderr.on("data", (d: Buffer) => process.stderr.write(d));
@@ -146,16 +171,29 @@ export async function cmdRsh(argv: string[]): Promise<number> {
         process.stdin.on("end", () => stream.end());
         process.stdin.on("error", () => stream.end());
       }
+      let done = false;
+      const finish = (st: number): void => {
+        if (done) return;
+        done = true;
+        conn.client.end();
+        process.stdin.destroy();
+        resolve(st);
+      };
       const onSignal = (sig: NodeJS.Signals): void => {
-        // OpenSSH >= 7.9 delivers it to the node agent, which passes it to the daemon
-        stream.signal(SIGNALS[sig] as string);
+        // OpenSSH >= 7.9 delivers it to the node agent, which passes it to the daemon; a
+        // channel whose input is closed cannot carry it, and some sshds ignore it: as ssh
+        // does, the connection ends anyway (after a grace for the clean way)
+        try {
+          stream.signal(SIGNALS[sig] as string);
+        } catch {
+          // the channel is gone already
+        }
+        setTimeout(() => finish(128 + (os.constants.signals[sig] ?? 0)), SIGNAL_GRACE_MS).unref();
       };
       for (const sig of Object.keys(SIGNALS) as NodeJS.Signals[]) process.on(sig, onSignal);
       stream.on("close", () => {
         if (status === NOT_STARTED) stopHydra();
-        conn.client.end();
-        process.stdin.destroy();
-        resolve(status);
+        finish(status);
       });
     });
   });

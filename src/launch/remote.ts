@@ -9,6 +9,7 @@ import { MANA_BIN, REPO_ROOT } from "../paths.js";
 import { MANA_ENV_AGENT_SOCK, MANA_ENV_NODE_SOCK, MANA_ENV_PROC_ID } from "../agent/wire.gen.js";
 
 /** What the head's agent tells mana rsh (through the launcher's environment). */
+export const RSH_COORD_HOST = "MANA_RSH_COORD_HOST";
 export const RSH_COORD_PORT = "MANA_RSH_COORD_PORT";
 export const RSH_TOKEN_FILE = "MANA_RSH_TOKEN_FILE";
 export const RSH_JOB_ID = "MANA_RSH_JOB_ID";
@@ -25,8 +26,8 @@ export const NOT_STARTED = 255;
 /** The remote shell given to MPI launchers. */
 export const RSH_BIN = path.join(REPO_ROOT, "bin", "mana-rsh");
 
-export function rshEnv(o: { port: number; tokenFile: string; jobId: string; compress: number }): Record<string, string> {
-  return { [RSH_COORD_PORT]: String(o.port), [RSH_TOKEN_FILE]: o.tokenFile, [RSH_JOB_ID]: o.jobId, [RSH_COMPRESS]: String(o.compress) };
+export function rshEnv(o: { host: string; port: number; tokenFile: string; jobId: string; compress: number }): Record<string, string> {
+  return { [RSH_COORD_HOST]: o.host, [RSH_COORD_PORT]: String(o.port), [RSH_TOKEN_FILE]: o.tokenFile, [RSH_JOB_ID]: o.jobId, [RSH_COMPRESS]: String(o.compress) };
 }
 
 /**
@@ -51,8 +52,19 @@ export function remoteShellEnv(flavour: "mpich" | "openmpi", base: NodeJS.Proces
   return env;
 }
 
+/**
+ * Where a node agent dials the coordinator: the address the head's agent uses when that is a
+ * real address (a coordinator elsewhere, or on a chosen interface), else the head's end of the
+ * ssh connection, the one address the node is known to reach us at.
+ */
+export function coordHostForNode(headView: string | undefined, sshLocalAddress: string): string {
+  const local = sshLocalAddress.replace(/^::ffff:/, "");
+  if (!headView || headView === "0.0.0.0" || headView === "::" || headView === "localhost" || /^127\./.test(headView) || headView === "::1") return local;
+  return headView;
+}
+
 /** Variables of a launcher's environment that must not reach another node. */
-const NODE_LOCAL = new Set([MANA_ENV_AGENT_SOCK, MANA_ENV_NODE_SOCK, MANA_ENV_PROC_ID, RSH_COORD_PORT, RSH_TOKEN_FILE, RSH_JOB_ID, RSH_COMPRESS, "MANA_TOKEN_FILE", "MANA_COORD_HOST", "MANA_COORD_PORT"]);
+const NODE_LOCAL = new Set([MANA_ENV_AGENT_SOCK, MANA_ENV_NODE_SOCK, MANA_ENV_PROC_ID, NODE_TOKEN_ENV, RSH_COORD_HOST, RSH_COORD_PORT, RSH_TOKEN_FILE, RSH_JOB_ID, RSH_COMPRESS, "MANA_TOKEN_FILE", "MANA_COORD_HOST", "MANA_COORD_PORT"]);
 /** Launcher settings mana made that the remote daemon needs as well. */
 const FORWARDED = ["LD_PRELOAD", "LD_LIBRARY_PATH", "OMPI_ALLOW_RUN_AS_ROOT", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"];
 
@@ -100,17 +112,4 @@ export function remoteCommand(o: {
     `export ${NODE_TOKEN_ENV};`,
     `exec env ${envWords.join(" ")} ${mana} ${agentArgs.map(shQuote).join(" ")} -- /bin/sh -c ${shQuote(o.words.join(" "))}`,
   ].join(" ");
-}
-
-/**
- * Whether a launcher's command line (or the environment it reads) places ranks on other
- * hosts: then the job's coordinator must listen beyond loopback (still token-checked).
- */
-export function namesOtherHosts(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): boolean {
-  const hostOpts = new Set(["-hosts", "-host", "--host", "--hosts", "-H", "-f", "-hostfile", "--hostfile", "-machinefile", "--machinefile", "-machine", "--default-hostfile", "-nodelist", "--nodelist", "-w"]);
-  for (const a of argv) {
-    const name = a.split("=")[0] as string;
-    if (hostOpts.has(name)) return true;
-  }
-  return !!(env.HYDRA_HOST_FILE || env.OMPI_MCA_orte_default_hostfile);
 }

@@ -4,9 +4,9 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Client, type ConnectConfig } from "ssh2";
+import ssh2, { type ConnectConfig, type ServerHostKeyAlgorithm } from "ssh2";
 import { UserError } from "../errors.js";
-import { checkHostKey, knownHostsName, type HostKeyVerdict } from "./known-hosts.js";
+import { checkHostKey, knownHostsName, knownKeyTypes, type HostKeyVerdict } from "./known-hosts.js";
 
 export interface SshTarget {
   host: string;
@@ -30,7 +30,7 @@ export function defaultSshAuth(env: NodeJS.ProcessEnv = process.env): SshAuth {
 }
 
 export interface SshConnection {
-  client: Client;
+  client: ssh2.Client;
   /** our address on the connection: where the node reaches this machine */
   localAddress: string;
 }
@@ -43,19 +43,34 @@ function refusal(t: SshTarget, verdict: HostKeyVerdict, auth: SshAuth): string {
   return `the host key of ${name} is not in ${where}; add it (ssh-keyscan -p ${t.port} ${t.host} >> ~/.ssh/known_hosts, after checking it) or set MANA_SSH_KNOWN_HOSTS`;
 }
 
+/**
+ * The private key to offer: MANA_SSH_KEY or the first default one. A key with a passphrase
+ * is left to the ssh agent when there is one (as ssh would ask for the passphrase instead).
+ */
+function usableKey(auth: SshAuth): Buffer | undefined {
+  if (!auth.keyFile) return undefined;
+  let data: Buffer;
+  try {
+    data = fs.readFileSync(auth.keyFile);
+  } catch (err) {
+    throw new UserError(`cannot read the ssh key ${auth.keyFile}: ${(err as Error).message} (set MANA_SSH_KEY)`);
+  }
+  const parsed = ssh2.utils.parseKey(data);
+  if (!(parsed instanceof Error)) return data;
+  if (auth.agentSocket) return undefined;
+  const why = /encrypted/i.test(parsed.message) ? "it has a passphrase; load it into ssh-agent (SSH_AUTH_SOCK)" : parsed.message;
+  throw new UserError(`cannot use the ssh key ${auth.keyFile}: ${why}, or set MANA_SSH_KEY to a key without one`);
+}
+
 /** Connects and authenticates; every failure is one line naming the host and the fix. */
 export function sshConnect(t: SshTarget, auth: SshAuth, timeoutMs = 20_000): Promise<SshConnection> {
-  let key: Buffer | undefined;
-  if (auth.keyFile) {
-    try {
-      key = fs.readFileSync(auth.keyFile);
-    } catch (err) {
-      throw new UserError(`cannot read the ssh key ${auth.keyFile}: ${(err as Error).message} (set MANA_SSH_KEY)`);
-    }
-  }
+  const key = usableKey(auth);
   if (!key && !auth.agentSocket) throw new UserError(`no ssh key to log in to ${t.host} with: none of ~/.ssh/id_ed25519, id_ecdsa, id_rsa exists and SSH_AUTH_SOCK is unset (set MANA_SSH_KEY)`);
+  // offer only the host key types known_hosts has for the host, as OpenSSH does: a server
+  // that also has another type must not look like a changed key
+  const hostKeyTypes = knownKeyTypes(auth.knownHosts, t.host, t.port);
   return new Promise((resolve, reject) => {
-    const client = new Client();
+    const client = new ssh2.Client();
     let verdict: HostKeyVerdict = "known";
     let settled = false;
     const fail = (msg: string): void => {
@@ -77,6 +92,10 @@ export function sshConnect(t: SshTarget, auth: SshAuth, timeoutMs = 20_000): Pro
         sock,
         username: t.user,
         readyTimeout: timeoutMs,
+        // a node that dies must not leave mana rsh (and its launcher) waiting for ever
+        keepaliveInterval: 15_000,
+        keepaliveCountMax: 4,
+        ...(hostKeyTypes.length ? { algorithms: { serverHostKey: hostKeyTypes as ServerHostKeyAlgorithm[] } } : {}),
         hostVerifier: (hostKey: Buffer): boolean => {
           verdict = checkHostKey(auth.knownHosts, t.host, t.port, hostKey);
           return verdict === "known";
@@ -89,12 +108,16 @@ export function sshConnect(t: SshTarget, auth: SshAuth, timeoutMs = 20_000): Pro
         settled = true;
         resolve({ client, localAddress: sock.localAddress ?? "" });
       });
-      client.once("error", (err: Error & { level?: string }) => {
+      client.on("error", (err: Error & { level?: string }) => {
         if (verdict !== "known") fail(refusal(t, verdict, auth));
         else if (err.level === "client-authentication") fail(`${t.user}@${t.host} refused every key offered (${auth.keyFile ?? "ssh-agent"}); add the public key to the node's ~/.ssh/authorized_keys or set MANA_SSH_KEY`);
         else fail(`ssh to ${t.host}:${t.port} failed: ${err.message}`);
       });
-      client.connect(cfg);
+      try {
+        client.connect(cfg);
+      } catch (err) {
+        fail(`ssh to ${t.host}:${t.port} failed: ${(err as Error).message}`);
+      }
     });
   });
 }

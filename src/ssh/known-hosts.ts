@@ -10,6 +10,7 @@ export type HostKeyVerdict = "known" | "unknown" | "changed" | "revoked";
 interface Entry {
   marker: "" | "@revoked" | "@cert-authority";
   patterns: string;
+  type: string;
   key: Buffer;
 }
 
@@ -22,7 +23,7 @@ function parse(text: string): Entry[] {
     let marker: Entry["marker"] = "";
     if (f[0] === "@revoked" || f[0] === "@cert-authority") marker = f.shift() as Entry["marker"];
     if (f.length < 3) continue;
-    out.push({ marker, patterns: f[0] as string, key: Buffer.from(f[2] as string, "base64") });
+    out.push({ marker, patterns: f[0] as string, type: f[1] as string, key: Buffer.from(f[2] as string, "base64") });
   }
   return out;
 }
@@ -56,6 +57,28 @@ function entryNames(e: Entry, name: string): boolean {
   return hit;
 }
 
+function readEntries(files: string[]): Entry[] {
+  return files.flatMap((f) => {
+    try {
+      return parse(fs.readFileSync(f, "utf8"));
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** The host key algorithms known_hosts has keys of for a host (an RSA key allows its SHA-2 signatures). */
+export function knownKeyTypes(files: string[], host: string, port: number): string[] {
+  const name = knownHostsName(host, port);
+  const types = new Set<string>();
+  for (const e of readEntries(files)) {
+    if (e.marker !== "" || !entryNames(e, name)) continue;
+    if (e.type === "ssh-rsa") ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"].forEach((x) => types.add(x));
+    else types.add(e.type);
+  }
+  return [...types];
+}
+
 /**
  * What the known_hosts files say about `key` (the host key blob as the server sent it) for a
  * host reached as `host` on `port`: known (a line names the host with this key), changed (lines
@@ -63,13 +86,7 @@ function entryNames(e: Entry, name: string): boolean {
  */
 export function checkHostKey(files: string[], host: string, port: number, key: Buffer): HostKeyVerdict {
   const name = knownHostsName(host, port);
-  const entries = files.flatMap((f) => {
-    try {
-      return parse(fs.readFileSync(f, "utf8"));
-    } catch {
-      return [];
-    }
-  });
+  const entries = readEntries(files);
   // a revoked key is refused whatever else lists it
   if (entries.some((e) => e.marker === "@revoked" && e.key.equals(key))) return "revoked";
   const named = entries.filter((e) => e.marker === "" && entryNames(e, name));
