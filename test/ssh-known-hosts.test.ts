@@ -7,8 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkHostKey, knownKeyTypes } from '../src/ssh/known-hosts.js';
 import { parseRshArgs, remoteExitStatus } from '../src/cli/cmd-rsh.js';
-import { coordHostForNode, forwardedEnv, remoteCommand } from '../src/launch/remote.js';
-import { namesOtherHosts } from '../src/launch/mpi.js';
+import { directCoordHost, forwardedEnv, remoteCommand } from '../src/launch/remote.js';
 import { manaBin, run } from './lib/harness.js';
 
 const haveKeygen = spawnSync('ssh-keygen', ['-?'], { encoding: 'utf8' }).error === undefined;
@@ -76,27 +75,12 @@ t.test('mana rsh parses ssh-style command lines', async (t) => {
   t.equal(remoteExitStatus(null), 255, 'no status at all: as ssh');
 });
 
-t.test('which launcher lines place ranks on other hosts', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'mana-hosts-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const app = join(dir, 'app');
-  writeFileSync(app, '#!/bin/sh\n', { mode: 0o755 });
-  const env = { PATH: '/usr/bin:/bin' };
-  t.ok(namesOtherHosts(['mpirun', '-hosts', 'a,b', '-n', '2', app], env));
-  t.ok(namesOtherHosts(['mpirun', '--host=a:2,b:2', '-n', '4', app], env));
-  t.ok(namesOtherHosts(['mpirun.openmpi', '--hostfile', 'hf', app], env));
-  t.notOk(namesOtherHosts(['mpirun', '-n', '2', app, '-f', 'in.txt', '--host', 'x'], env), "the program's own options do not count");
-  t.notOk(namesOtherHosts(['mpirun', '-n', '2', app], env));
-  t.ok(namesOtherHosts(['mpirun', '-n', '2', app], { ...env, PBS_NODEFILE: '/var/spool/pbs/aux/1' }), 'a PBS allocation');
-  t.ok(namesOtherHosts(['mpirun', '-n', '2', app], { ...env, HYDRA_HOST_FILE: 'hf' }));
-});
-
 t.test('the remote command: where nodes dial, what is forwarded, and quoting that survives a shell', async (t) => {
-  t.equal(coordHostForNode('127.0.0.1', '::ffff:10.1.2.1'), '10.1.2.1', 'a loopback coordinator: the address the node was reached from');
-  t.equal(coordHostForNode('0.0.0.0', '10.1.2.1'), '10.1.2.1');
-  t.equal(coordHostForNode('10.9.9.9', '10.1.2.1'), '10.9.9.9', 'a coordinator at a real address is dialled there');
-  const fwd = forwardedEnv({ MANA_MPI: 'mpich', MANA_AGENT_SOCK: '/s', MANA_NODE_SOCK: '/n', MANA_COORD_TOKEN: 'secret', MANA_RSH_TOKEN_FILE: '/t', LD_PRELOAD: '/l.so', HOME: '/root', OMPI_MCA_x: '1' });
-  t.same(fwd, { MANA_MPI: 'mpich', LD_PRELOAD: '/l.so' }, 'mana settings and library paths only; never a socket, token or token file');
+  t.equal(directCoordHost('127.0.0.1'), undefined, 'a loopback coordinator is reached through the ssh connection');
+  t.equal(directCoordHost('0.0.0.0'), undefined);
+  t.equal(directCoordHost('10.9.9.9'), '10.9.9.9', 'a coordinator at a real address is dialled there');
+  const fwd = forwardedEnv({ MANA_MPI: 'mpich', MANA_AGENT_SOCK: '/s', MANA_NODE_SOCK: '/n', MANA_COORD_TOKEN: 'secret', MANA_RSH_TOKEN_FILE: '/t', LD_PRELOAD: '/l.so', HOME: '/root', OMPI_MCA_x: '1', PMIX_MCA_psec: '^munge' });
+  t.same(fwd, { MANA_MPI: 'mpich', LD_PRELOAD: '/l.so', PMIX_MCA_psec: '^munge' }, 'mana settings, library paths and PMIx settings only; never a socket, token or token file');
 
   // run the command line through a real sh, with a stand-in for mana that prints its argv
   const dir = mkdtempSync(join(tmpdir(), "mana-q'$(touch pwned)-"));
@@ -107,7 +91,7 @@ t.test('the remote command: where nodes dial, what is forwarded, and quoting tha
   const fake = join(bin, 'fake-mana');
   writeFileSync(fake, '#!/bin/sh\nprintf "%s\\n" "TOKEN=$MANA_COORD_TOKEN" "V=$EVIL" "$@"\n', { mode: 0o755 });
   const words = ['/usr/bin/hydra_pmi_proxy', '--wdir', "'/a b'", '$(touch pwned2)'];
-  const cmd = remoteCommand({ cwd: dir, env: { EVIL: "x'; touch pwned3; '$(id)" }, coordHost: '10.0.0.1', coordPort: 4000, jobId: 'j1', compress: '-1', words, manaCommand: fake });
+  const cmd = remoteCommand({ cwd: dir, env: { EVIL: "x'; touch pwned3; '$(id)" }, coord: { host: '10.0.0.1', port: 4000 }, jobId: 'j1', compress: '-1', words, manaCommand: fake });
   const r = spawnSync('sh', ['-c', cmd], { input: 'tok123\nrest\n', encoding: 'utf8', cwd: dir });
   t.equal(r.status, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
@@ -115,6 +99,9 @@ t.test('the remote command: where nodes dial, what is forwarded, and quoting tha
   t.equal(lines[1], "V=x'; touch pwned3; '$(id)", 'values arrive verbatim');
   t.same(lines.slice(2), ['node-agent', '--coord-host', '10.0.0.1', '--coord-port', '4000', '--job-id', 'j1', '--compress', '-1', '--', '/bin/sh', '-c', words.join(' ')]);
   t.notOk(cmd.includes('tok123'), 'the token is not in the command line');
+  const viaSsh = remoteCommand({ cwd: '/', env: {}, coord: { socket: '/tmp/mana-coord-x.sock' }, jobId: 'j1', compress: '0', words: ['true'], manaCommand: fake });
+  const r2 = spawnSync('sh', ['-c', viaSsh], { input: 'tok\n', encoding: 'utf8' });
+  t.match(r2.stdout, /^node-agent\n--coord-socket\n\/tmp\/mana-coord-x\.sock\n--job-id\n/m, 'or through a socket forwarded by ssh');
   for (const f of ['pwned', 'pwned2', 'pwned3']) t.notOk(existsSync(join(dir, f)) || existsSync(f), `nothing ran: ${f}`);
 });
 

@@ -487,8 +487,8 @@ void shim_sync_end(void) {
    (an ordinary collective, so a checkpoint can land while it is in flight), then `finishing`,
    after which this rank refuses checkpoints and any checkpoint thread still agreeing gives up
    (every rank has arrived, none will agree again). */
-void shim_finalize_sync(void) {
-  if (!ck_ready) return;
+int shim_finalize_sync(void) {
+  if (!ck_ready) return 0;
   shim_enter();
   shim_coll_begin(MPI_COMM_WORLD);
   /* (no pass: a rank waiting here is at a point to be saved at) */
@@ -498,6 +498,7 @@ void shim_finalize_sync(void) {
   fin_v = 0;
   __atomic_store_n(&finishing, 1, __ATOMIC_RELEASE);
   shim_leave();
+  return 1;
 }
 
 /* ------------------------------------------------------------------ the drain */

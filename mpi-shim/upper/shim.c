@@ -3,7 +3,11 @@
  * more than a translation (initialization, the Wait family, Sendrecv, Probe, user ops). */
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -222,11 +226,60 @@ SHIM_PMPI(MPI_Finalized)
 int shim_thread_level(void) { return thread_level; }
 void shim_after_init(void) {}
 
+/* The lower half's MPI_Finalize can hang for good once every rank is in it: MPICH 4.0.2 over
+   UCX's TCP transport sometimes leaves one rank waiting for an endpoint to close while its
+   peer already sits in the PMI barrier and makes no more progress (natively too;
+   docs/multi-node.md). The job's work is done by then (every rank has passed the shim's
+   barrier), so after MANA_FINALIZE_TIMEOUT seconds (default 60, 0 = wait for ever) the rank
+   says so, flushes its output and exits 0 instead of holding the allocation until the wall
+   time. */
+static pthread_mutex_t fin_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fin_cv = PTHREAD_COND_INITIALIZER;
+static int fin_returned;
+
+static void *finalize_watchdog(void *arg) {
+  long secs = (long)(intptr_t)arg;
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += secs;
+  pthread_mutex_lock(&fin_mu);
+  int rc = 0;
+  while (!fin_returned && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&fin_cv, &fin_mu, &until);
+  int hung = !fin_returned;
+  pthread_mutex_unlock(&fin_mu);
+  if (!hung) return NULL;
+  fprintf(stderr, "mana: MPI_Finalize in the lower half (%s) has not returned %ld s after every rank reached it; exiting with status 0 (MANA_FINALIZE_TIMEOUT)\n", flavour, secs);
+  fflush(NULL);
+  _exit(0);
+}
+
+static void start_finalize_watchdog(void) {
+  const char *e = getenv("MANA_FINALIZE_TIMEOUT");
+  long secs = e && *e ? strtol(e, NULL, 10) : 60;
+  if (secs <= 0) return;
+  pthread_t t;
+  if (pthread_create(&t, NULL, finalize_watchdog, (void *)(intptr_t)secs) == 0) pthread_detach(t);
+}
+
+static void stop_finalize_watchdog(void) {
+  pthread_mutex_lock(&fin_mu);
+  fin_returned = 1;
+  pthread_cond_broadcast(&fin_cv);
+  pthread_mutex_unlock(&fin_mu);
+}
+
 int MPI_Finalize(void) {
   if (state != 1) return MPI_ERR_OTHER;
-  shim_finalize_sync();
+  int all_there = shim_finalize_sync();
   shim_ckpt_stop();
+  if (all_there) {
+    /* a rank the watchdog ends may take its peers with it (the launcher stops the job):
+       what the application printed so far must be out by then */
+    fflush(NULL);
+    start_finalize_watchdog();
+  }
   int rc = LH_CALL(MPI_Finalize);
+  stop_finalize_watchdog();
   LH_CALL_VOID(lh_flush);
   state = 2;
   return rc;

@@ -204,7 +204,7 @@ void shim_intercomm_new(MPI_Comm local_comm, MPI_Comm inter); /* replaces shim_c
 void shim_comm_new_group(MPI_Comm parent, MPI_Comm comm, int tag); /* and for MPI_Comm_create_group */
 uint64_t shim_count_next(uint64_t key); /* prune.c: 1, 2, ... per key */
 /* MPI_Finalize's start: every rank arrives before any enters the lower half's MPI_Finalize */
-void shim_finalize_sync(void);
+int shim_finalize_sync(void); /* 1: every rank has reached MPI_Finalize */
 /* a request's completion (vh.c calls it when a real request comes back null) */
 void shim_req_done(struct shim_req *m);
 

@@ -4,7 +4,7 @@
 import * as fs from "node:fs";
 import { Agent, type AgentMpi } from "../agent/agent.js";
 import { UsageError, UserError } from "../errors.js";
-import { checkShim, detectLauncher, lowerHalf, mpiRankEnv, namesOtherHosts, parseFlavour, rankCountFromArgv, srunPluginFromArgv } from "../launch/mpi.js";
+import { checkShim, detectLauncher, lowerHalf, mpiRankEnv, parseFlavour, rankCountFromArgv, srunPluginFromArgv } from "../launch/mpi.js";
 import { libmanaPath } from "../paths.js";
 import { CoordinatorClient, type CoordAddress } from "../rpc/client.js";
 import { optFlag, optString, parseArgs, type OptSpec, type Parsed } from "./args.js";
@@ -51,9 +51,8 @@ each rank joins the job as process <its rank>. The ranks are checkpointed as a s
 rank-NNNNN.img by rank); a checkpoint asked for before every rank has started fails at once.
 mana restart starts a new launcher for them, of either MPI (mana restart --mpi).
 Ranks on other nodes (mpirun -hosts/--host/-f ...): the launcher starts its daemons there
-through mana rsh, over ssh with your keys and known_hosts, and each node gets an agent; the
-coordinator then listens on all addresses (token-checked) unless --coord-host says otherwise.
-See docs/multi-node.md.
+through mana rsh, over ssh with your keys and known_hosts, and each node gets an agent that
+reaches the coordinator through that ssh connection. See docs/multi-node.md.
 
 environment: MANA_COORD_HOST MANA_COORD_PORT MANA_CHECKPOINT_DIR MANA_CHECKPOINT_INTERVAL
              MANA_COMPRESS MANA_TMPDIR`;
@@ -130,8 +129,6 @@ export async function cmdLaunch(argv: string[]): Promise<number> {
   }
 
   const address = coordAddress("launch", p, false);
-  // ranks on other nodes: their agents attach from there (token-checked like every client)
-  if (launcher?.kind === "mpirun" && namesOtherHosts(program) && !optString(p, "coord-host") && !process.env.MANA_COORD_HOST) address.host = "0.0.0.0";
   const job = await jobCoordinator({
     cmd: "launch",
     mode,

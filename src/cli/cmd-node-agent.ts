@@ -18,14 +18,16 @@ import { optString, parseArgs, parseIntOpt, type OptSpec } from "./args.js";
 import { agentLogger } from "./cmd-launch.js";
 import { HELP_OPT } from "./settings.js";
 
-export const NODE_AGENT_HELP = `usage: mana node-agent --coord-host H --coord-port P [--job-id J] [--compress N] -- COMMAND...
+export const NODE_AGENT_HELP = `usage: mana node-agent (--coord-socket S | --coord-host H --coord-port P) [--job-id J] [--compress N]
+                       -- COMMAND...
 
 Started by mana rsh on another node of an MPI job (docs/multi-node.md); not meant to be run by
-hand. Attaches to the job's coordinator at H:P with the token read from $${NODE_TOKEN_ENV},
+hand. Attaches to the job's coordinator through S (a unix socket that mana rsh's ssh
+connection forwards to it; removed at exit) or at H:P, with the token read from $${NODE_TOKEN_ENV},
 runs COMMAND (the MPI launcher's daemon), and lets the coordinator checkpoint the ranks it
 starts on this node. Exits with COMMAND's exit status.`;
 
-const SPECS: OptSpec[] = [HELP_OPT, { name: "coord-host", value: true }, { name: "coord-port", value: true }, { name: "job-id", value: true }, { name: "compress", value: true }];
+const SPECS: OptSpec[] = [HELP_OPT, { name: "coord-socket", value: true }, { name: "coord-host", value: true }, { name: "coord-port", value: true }, { name: "job-id", value: true }, { name: "compress", value: true }];
 
 export async function cmdNodeAgent(argv: string[]): Promise<number> {
   const p = parseArgs("node-agent", argv, SPECS, true);
@@ -33,10 +35,12 @@ export async function cmdNodeAgent(argv: string[]): Promise<number> {
     process.stdout.write(NODE_AGENT_HELP + "\n");
     return 0;
   }
+  const socket = optString(p, "coord-socket");
   const host = optString(p, "coord-host");
   const portArg = optString(p, "coord-port");
-  if (!host || !portArg) throw new UsageError("--coord-host and --coord-port are required (see mana node-agent --help)");
-  const port = parseIntOpt("node-agent", "--coord-port", portArg, 1, 65535);
+  if (!socket && (!host || !portArg)) throw new UsageError("--coord-socket, or --coord-host and --coord-port, are required (see mana node-agent --help)");
+  if (socket) process.on("exit", () => fs.rmSync(socket, { force: true }));
+  const coord = socket ? { host: `unix:${socket}`, port: 0 } : { host: host as string, port: parseIntOpt("node-agent", "--coord-port", portArg as string, 1, 65535) };
   const compress = parseIntOpt("node-agent", "--compress", optString(p, "compress") ?? "-1", -1, 19);
   const command = p.positionals;
   if (command.length === 0) throw new UsageError("say what to run: mana node-agent ... -- COMMAND (see mana node-agent --help)");
@@ -69,7 +73,7 @@ export async function cmdNodeAgent(argv: string[]): Promise<number> {
   }
   const log = agentLogger(`node-agent on ${hostname()}`);
   const agent = new Agent({
-    coord: { host, port },
+    coord,
     tokenFile,
     libmana: libmanaPath(),
     compress,
@@ -84,7 +88,7 @@ export async function cmdNodeAgent(argv: string[]): Promise<number> {
   } catch (err) {
     await agent.shutdown();
     const why = err instanceof Error ? err.message : String(err);
-    throw new UserError(`on ${hostname()}: ${why} (a coordinator that listens on loopback only cannot be reached from other nodes: launch with --coord-host 0.0.0.0)`, NOT_STARTED);
+    throw new UserError(`on ${hostname()}: ${why}`, NOT_STARTED);
   }
   const daemon = spawn(command[0] as string, command.slice(1), { stdio: "inherit", detached: true, env: { ...process.env, [MANA_ENV_NODE_SOCK]: agent.socketPath } });
   child = daemon;

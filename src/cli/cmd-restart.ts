@@ -8,7 +8,7 @@ import { UsageError, UserError, errorMessage } from "../errors.js";
 import { hostFacts, readImage, verifyImage } from "../native.js";
 import { libmanaPath, restoreProgramPath } from "../paths.js";
 import {
-  checkShim, detectLauncher, LAUNCHER_KINDS, launcherKindOf, mpiRankEnv, namesOtherHosts, mpiRestartArgv, parseFlavour, restartLauncherName, type LauncherKind, type MpiFlavour,
+  checkShim, detectLauncher, LAUNCHER_KINDS, launcherKindOf, mpiRankEnv, mpiRestartArgv, parseFlavour, restartLauncherName, type LauncherKind, type MpiFlavour,
 } from "../launch/mpi.js";
 import { imageChain } from "../store/chain.js";
 import { mpiRankProblem } from "../store/manifest.js";
@@ -241,8 +241,6 @@ export async function cmdRestart(argv: string[]): Promise<number> {
   if (mpiPlan && process.env.MANA_DEBUG) process.stderr.write(`mana restart: ${mpiPlan.argv.join(" ")}\n`);
 
   const address = coordAddress("restart", p, false);
-  // ranks on other nodes: their agents attach from there (token-checked like every client)
-  if (mpiPlan && launcherKindOf(mpiPlan.argv) === "mpirun" && namesOtherHosts(mpiPlan.argv) && !optString(p, "coord-host") && !process.env.MANA_COORD_HOST) address.host = "0.0.0.0";
   const job = await jobCoordinator({
     cmd: "restart",
     mode,

@@ -2,12 +2,15 @@
 // plm_rsh_agent). Called like ssh — [options] HOST COMMAND... — it logs in with ssh2 (host
 // key checked against known_hosts) and runs COMMAND, the launcher's daemon, under
 // `mana node-agent` on HOST, relaying stdin, stdout, stderr, signals and the exit status.
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { UsageError, UserError } from "../errors.js";
-import { coordHostForNode, forwardedEnv, NOT_STARTED, remoteCommand, RSH_COMPRESS, RSH_COORD_HOST, RSH_COORD_PORT, RSH_JOB_ID, RSH_TOKEN_FILE } from "../launch/remote.js";
+import { directCoordHost, forwardedEnv, NOT_STARTED, remoteCommand, type NodeCoordRoute, RSH_COMPRESS, RSH_COORD_HOST, RSH_COORD_PORT, RSH_JOB_ID, RSH_TOKEN_FILE } from "../launch/remote.js";
 import { readClientToken } from "../rpc/token.js";
+import type ssh2 from "ssh2";
 import { defaultSshAuth, sshConnect } from "../ssh/connect.js";
 
 export const RSH_HELP = `usage: mana rsh [-l USER] [-p PORT] [-n] [ssh options] HOST COMMAND...
@@ -101,6 +104,36 @@ function stopHydra(): void {
   }
 }
 
+/**
+ * A unix socket on the node that sshd forwards to us, each connection relayed to the
+ * coordinator on this host's loopback: the coordinator never listens on the network, the
+ * job's token crosses it only inside ssh, and no firewall needs opening. The socket is
+ * created by sshd with mode 0600 under a name nobody can guess; the node agent removes it.
+ */
+async function tunnelToCoordinator(client: ssh2.Client, host: string, port: number): Promise<string> {
+  const socket = `/tmp/mana-coord-${randomBytes(12).toString("hex")}.sock`;
+  await new Promise<void>((resolve, reject) => {
+    client.openssh_forwardInStreamLocal(socket, (err) => {
+      if (!err) resolve();
+      else reject(new UserError(`sshd on ${host} does not forward a unix socket for mana (${err.message}): allow it (AllowStreamLocalForwarding yes, DisableForwarding no in sshd_config), or run the coordinator on an address the nodes reach (mana launch --coord-host ADDR)`));
+    });
+  });
+  client.on("unix connection", (_info, accept) => {
+    const ch = accept();
+    const tcp = net.connect(port, "127.0.0.1");
+    ch.pipe(tcp).pipe(ch);
+    const end = (): void => {
+      tcp.destroy();
+      ch.destroy();
+    };
+    tcp.on("error", end);
+    tcp.on("close", end);
+    ch.on("error", end);
+    ch.on("close", end);
+  });
+  return socket;
+}
+
 const SIGNALS: Record<string, string> = { SIGINT: "INT", SIGTERM: "TERM", SIGHUP: "HUP" };
 const SIGNAL_GRACE_MS = 2000;
 
@@ -139,11 +172,12 @@ async function rsh(argv: string[]): Promise<number> {
   const auth = defaultSshAuth();
   if (a.keyFile) auth.keyFile = a.keyFile;
   const conn = await sshConnect({ host: a.host, port: a.port, user: a.user }, auth);
+  const direct = directCoordHost(process.env[RSH_COORD_HOST]);
+  const coord: NodeCoordRoute = direct ? { host: direct, port } : { socket: await tunnelToCoordinator(conn.client, a.host, port) };
   const cmd = remoteCommand({
     cwd: process.cwd(),
     env: forwardedEnv(process.env),
-    coordHost: coordHostForNode(process.env[RSH_COORD_HOST], conn.localAddress),
-    coordPort: port,
+    coord,
     jobId: process.env[RSH_JOB_ID] ?? "",
     compress: process.env[RSH_COMPRESS] ?? "-1",
     words: a.words,

@@ -239,24 +239,6 @@ export function rankCountFromArgv(argv: string[], pathVar = process.env.PATH ?? 
   return 0;
 }
 
-/**
- * Whether a launcher's command line (up to the program), or the batch system it runs under,
- * places ranks on other hosts: then the job's coordinator must listen beyond loopback (still
- * token-checked) for the node agents.
- */
-export function namesOtherHosts(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, pathVar = env.PATH ?? ""): boolean {
-  const hostOpts = new Set(["-hosts", "-host", "--host", "--hosts", "-H", "-f", "-hostfile", "--hostfile", "-machinefile", "--machinefile", "-machine", "--default-hostfile", "-rf", "--rankfile", "-rankfile"]);
-  for (let i = 1; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (!a.startsWith("-")) {
-      if (findExecutable(a, pathVar)) break; // the program: its own options are not the launcher's
-      continue;
-    }
-    if (hostOpts.has(a.split("=")[0] as string)) return true;
-  }
-  return !!(env.HYDRA_HOST_FILE || env.OMPI_MCA_orte_default_hostfile || env.PBS_NODEFILE || env.LSB_HOSTS || env.LSB_MCPU_HOSTS || env.PE_HOSTFILE);
-}
-
 /** The launcher `mana restart` starts for a flavour (Debian's names; both are on PATH here). */
 export function restartLauncherName(flavour: MpiFlavour, kind: LauncherKind = "mpirun"): string {
   if (kind === "srun") return "srun";

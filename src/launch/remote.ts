@@ -53,31 +53,37 @@ export function remoteShellEnv(flavour: "mpich" | "openmpi", base: NodeJS.Proces
 }
 
 /**
- * Where a node agent dials the coordinator: the address the head's agent uses when that is a
- * real address (a coordinator elsewhere, or on a chosen interface), else the head's end of the
- * ssh connection, the one address the node is known to reach us at.
+ * The coordinator address a node agent dials directly: the one the head's agent uses when it
+ * is a real address (a coordinator elsewhere, or bound to a chosen interface); undefined when
+ * the coordinator is this host's loopback (the default), which nodes reach through mana rsh's
+ * ssh connection instead (docs/multi-node.md).
  */
-export function coordHostForNode(headView: string | undefined, sshLocalAddress: string): string {
-  const local = sshLocalAddress.replace(/^::ffff:/, "");
-  if (!headView || headView === "0.0.0.0" || headView === "::" || headView === "localhost" || /^127\./.test(headView) || headView === "::1") return local;
+export function directCoordHost(headView: string | undefined): string | undefined {
+  if (!headView || headView === "0.0.0.0" || headView === "::" || headView === "localhost" || /^127\./.test(headView) || headView === "::1") return undefined;
   return headView;
 }
 
+/** How the node agent reaches the coordinator: a unix socket forwarded over ssh, or TCP. */
+export type NodeCoordRoute = { socket: string } | { host: string; port: number };
+
 /** Variables of a launcher's environment that must not reach another node. */
 const NODE_LOCAL = new Set([MANA_ENV_AGENT_SOCK, MANA_ENV_NODE_SOCK, MANA_ENV_PROC_ID, NODE_TOKEN_ENV, RSH_COORD_HOST, RSH_COORD_PORT, RSH_TOKEN_FILE, RSH_JOB_ID, RSH_COMPRESS, "MANA_TOKEN_FILE", "MANA_COORD_HOST", "MANA_COORD_PORT"]);
-/** Launcher settings mana made that the remote daemon needs as well. */
+/**
+ * Launcher settings mana made that the remote daemon needs as well; and PMIx's own settings
+ * (PMIX_MCA_*), which Open MPI's mpirun does not pass to its orteds itself.
+ */
 const FORWARDED = ["LD_PRELOAD", "LD_LIBRARY_PATH", "OMPI_ALLOW_RUN_AS_ROOT", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"];
 
 /**
  * The environment mana rsh sets for the remote daemon (and so for its ranks): mana's own
- * variables and the library paths. The login environment on the node supplies the rest, as
+ * variables, the library paths and PMIx settings. The login environment on the node supplies the rest, as
  * with ssh; the launcher passes the application's environment to its ranks itself.
  */
 export function forwardedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) continue;
-    if ((k.startsWith("MANA_") && !NODE_LOCAL.has(k)) || FORWARDED.includes(k)) out[k] = v;
+    if ((k.startsWith("MANA_") && !NODE_LOCAL.has(k)) || k.startsWith("PMIX_MCA_") || FORWARDED.includes(k)) out[k] = v;
   }
   return out;
 }
@@ -96,15 +102,15 @@ export function shQuote(s: string): string {
 export function remoteCommand(o: {
   cwd: string;
   env: Record<string, string>;
-  coordHost: string;
-  coordPort: number;
+  coord: NodeCoordRoute;
   jobId: string;
   compress: string;
   words: string[];
   manaCommand?: string;
 }): string {
   const mana = o.manaCommand?.trim() ? o.manaCommand.trim() : `${shQuote(process.execPath)} ${shQuote(MANA_BIN)}`;
-  const agentArgs = ["node-agent", "--coord-host", o.coordHost, "--coord-port", String(o.coordPort), "--job-id", o.jobId, "--compress", o.compress];
+  const route = "socket" in o.coord ? ["--coord-socket", o.coord.socket] : ["--coord-host", o.coord.host, "--coord-port", String(o.coord.port)];
+  const agentArgs = ["node-agent", ...route, "--job-id", o.jobId, "--compress", o.compress];
   const envWords = Object.entries(o.env).map(([k, v]) => shQuote(`${k}=${v}`));
   return [
     `cd ${shQuote(o.cwd)} 2>/dev/null;`,

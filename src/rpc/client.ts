@@ -21,7 +21,9 @@ export interface CoordAddress {
   port: number;
 }
 
+/** host "unix:/path" (port 0) is a unix socket: a node agent's route through ssh. */
 export function formatAddress(a: CoordAddress): string {
+  if (a.host.startsWith("unix:")) return a.host;
   return a.host.includes(":") && !a.host.startsWith("[") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 
