@@ -6,6 +6,7 @@
 // other MPI (both directions): the result equals an uninterrupted run byte for byte.
 import t, { type Test } from 'tap';
 import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Coordinator, ensureBuilt, mana, manaProc, Proc, removeDir, repo, run, sleep, tempDir, waitFor } from './lib/harness.js';
 import { clusterUnsupported, startCluster, type Cluster } from './lib/cluster.js';
@@ -83,10 +84,14 @@ function leftovers(c: Cluster): string[] {
  * mana rsh's ssh connections (the default); "direct": a coordinator on the cluster network
  * that the node agents dial themselves (mana launch --coord-host).
  */
-/** leftovers() once the nodes had a few seconds to close their ssh sessions. */
+/** Forwarded coordinator sockets left in /tmp (the nodes share the file system here). */
+const forwardedSockets = (): string[] => readdirSync('/tmp').filter((f) => /^mana-coord-[0-9a-f]+\.sock$/.test(f));
+
+/** leftovers() (and stray forwarded sockets) once the nodes had a few seconds to close their ssh sessions. */
 async function settled(c: Cluster): Promise<string[]> {
-  await waitFor('the nodes to be empty', () => (leftovers(c).length === 0 ? true : undefined), 10_000).catch(() => undefined);
-  return leftovers(c);
+  const all = (): string[] => [...leftovers(c), ...forwardedSockets().map((f) => `/tmp/${f}`)];
+  await waitFor('the nodes to be empty', () => (all().length === 0 ? true : undefined), 10_000).catch(() => undefined);
+  return all();
 }
 
 async function cycle(t: Test, name: string, from: Flavour, to: Flavour, route: 'ssh' | 'direct'): Promise<void> {
@@ -145,6 +150,10 @@ t.test('Open MPI over two nodes, coordinator on the network: restarted over MPIC
   await cycle(t, 'ompi-mpich', 'openmpi', 'mpich', 'direct');
 });
 
+t.test('Open MPI over two nodes and back, coordinator reached through ssh', { skip }, async (t) => {
+  await cycle(t, 'ompi-ompi', 'openmpi', 'openmpi', 'ssh');
+});
+
 t.test('a node whose host key is not known: the launch fails with one line, nothing is left', { skip }, async (t) => {
   const c0 = cl as Cluster;
   const ckpt = join(dir, 'unknown-key');
@@ -163,14 +172,27 @@ t.test('a node whose host key is not known: the launch fails with one line, noth
 
 t.test('an sshd that does not forward unix sockets: the launch fails with one line, nothing is left', { skip }, async (t) => {
   const c0 = cl as Cluster;
-  const node = JSON.parse(readFileSync(join(c0.dir, 'cluster.json'), 'utf8')).nodes[0] as { name: string; ip: string; sshdPid: number };
+  const node = JSON.parse(readFileSync(join(c0.dir, 'cluster.json'), 'utf8')).nodes[0] as { name: string; ip: string };
   const cfg = join(c0.dir, node.name, 'sshd_config');
+  const pidFile = join(c0.dir, node.name, 'sshd.pid');
   const orig = readFileSync(cfg, 'utf8');
-  // sshd reads its configuration again on SIGHUP (it re-executes itself, same pid)
+  // sshd reads its configuration again on SIGHUP: it closes its listener and re-executes
+  // itself (a new pid under a subreaper): wait until its pid file names a live sshd that
+  // accepts connections again
   const reload = async (text: string): Promise<void> => {
     writeFileSync(cfg, text);
-    process.kill(node.sshdPid, 'SIGHUP');
-    await sleep(500);
+    process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGHUP');
+    await sleep(200);
+    await waitFor(`${node.name}'s sshd to listen again`, async () => {
+      const ok = await new Promise<boolean>((res) => {
+        const s = connect(22, node.ip, () => {
+          s.destroy();
+          res(true);
+        });
+        s.on('error', () => res(false));
+      });
+      return ok ? true : undefined;
+    }, 15_000, 100);
   };
   await reload(`AllowStreamLocalForwarding no\n${orig}`);
   t.teardown(() => reload(orig));

@@ -230,17 +230,17 @@ void shim_after_init(void) {}
    UCX's TCP transport sometimes leaves one rank waiting for an endpoint to close while its
    peer already sits in the PMI barrier and makes no more progress (natively too;
    docs/multi-node.md). The job's work is done by then (every rank has passed the shim's
-   barrier), so after MANA_FINALIZE_TIMEOUT seconds (default 60, 0 = wait for ever) the rank
-   says so, flushes its output and exits 0 instead of holding the allocation until the wall
-   time. */
+   barrier), so after MANA_FINALIZE_TIMEOUT seconds (default 60 over MPICH, off over Open MPI;
+   0 = wait for ever) the rank says so and exits 0 instead of holding the allocation until the
+   wall time. Only write(2) and _exit from the watchdog: another thread may hold a stdio lock. */
 static pthread_mutex_t fin_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t fin_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t fin_cv;
 static int fin_returned;
 
 static void *finalize_watchdog(void *arg) {
   long secs = (long)(intptr_t)arg;
   struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
+  clock_gettime(CLOCK_MONOTONIC, &until);
   until.tv_sec += secs;
   pthread_mutex_lock(&fin_mu);
   int rc = 0;
@@ -248,15 +248,24 @@ static void *finalize_watchdog(void *arg) {
   int hung = !fin_returned;
   pthread_mutex_unlock(&fin_mu);
   if (!hung) return NULL;
-  fprintf(stderr, "mana: MPI_Finalize in the lower half (%s) has not returned %ld s after every rank reached it; exiting with status 0 (MANA_FINALIZE_TIMEOUT)\n", flavour, secs);
-  fflush(NULL);
+  char line[256];
+  int n = snprintf(line, sizeof line, "mana: MPI_Finalize in the lower half (%s) has not returned %ld s after every rank reached it; exiting with status 0 (MANA_FINALIZE_TIMEOUT)\n", flavour, secs);
+  if (n > 0 && write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1) < 0) {
+    /* stderr is gone: nothing more to say */
+  }
   _exit(0);
 }
 
 static void start_finalize_watchdog(void) {
   const char *e = getenv("MANA_FINALIZE_TIMEOUT");
-  long secs = e && *e ? strtol(e, NULL, 10) : 60;
+  long secs = e && *e ? strtol(e, NULL, 10) : strcmp(flavour, "mpich") == 0 ? 60 : 0;
   if (secs <= 0) return;
+  if (secs > 366L * 86400) secs = 366L * 86400; /* "for ever" needs no overflow */
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* a clock step must not fire it */
+  pthread_cond_init(&fin_cv, &ca);
+  pthread_condattr_destroy(&ca);
   pthread_t t;
   if (pthread_create(&t, NULL, finalize_watchdog, (void *)(intptr_t)secs) == 0) pthread_detach(t);
 }
@@ -274,8 +283,10 @@ int MPI_Finalize(void) {
   shim_ckpt_stop();
   if (all_there) {
     /* a rank the watchdog ends may take its peers with it (the launcher stops the job):
-       what the application printed so far must be out by then */
-    fflush(NULL);
+       what the application printed so far must be out by then (not fflush(NULL): it would
+       wait for a thread blocked reading stdin) */
+    fflush(stdout);
+    fflush(stderr);
     start_finalize_watchdog();
   }
   int rc = LH_CALL(MPI_Finalize);

@@ -8,7 +8,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { UsageError, UserError } from "../errors.js";
-import { directCoordHost, forwardedEnv, NOT_STARTED, remoteCommand, type NodeCoordRoute, RSH_COMPRESS, RSH_COORD_HOST, RSH_COORD_PORT, RSH_JOB_ID, RSH_TOKEN_FILE } from "../launch/remote.js";
+import { directCoordHost, forwardedEnv, loopbackDial, shQuote, NOT_STARTED, remoteCommand, type NodeCoordRoute, RSH_COMPRESS, RSH_COORD_HOST, RSH_COORD_PORT, RSH_JOB_ID, RSH_TOKEN_FILE } from "../launch/remote.js";
 import { readClientToken } from "../rpc/token.js";
 import type ssh2 from "ssh2";
 import { defaultSshAuth, sshConnect } from "../ssh/connect.js";
@@ -110,7 +110,7 @@ function stopHydra(): void {
  * job's token crosses it only inside ssh, and no firewall needs opening. The socket is
  * created by sshd with mode 0600 under a name nobody can guess; the node agent removes it.
  */
-async function tunnelToCoordinator(client: ssh2.Client, host: string, port: number): Promise<string> {
+async function tunnelToCoordinator(client: ssh2.Client, host: string, coord: { host: string; port: number }): Promise<string> {
   const socket = `/tmp/mana-coord-${randomBytes(12).toString("hex")}.sock`;
   await new Promise<void>((resolve, reject) => {
     client.openssh_forwardInStreamLocal(socket, (err) => {
@@ -120,18 +120,36 @@ async function tunnelToCoordinator(client: ssh2.Client, host: string, port: numb
   });
   client.on("unix connection", (_info, accept) => {
     const ch = accept();
-    const tcp = net.connect(port, "127.0.0.1");
-    ch.pipe(tcp).pipe(ch);
-    const end = (): void => {
+    const tcp = net.connect(coord.port, coord.host);
+    tcp.setNoDelay(true); // gRPC's small frames
+    ch.pipe(tcp).pipe(ch); // each side's end ends the other, after its data
+    const kill = (): void => {
       tcp.destroy();
       ch.destroy();
     };
-    tcp.on("error", end);
-    tcp.on("close", end);
-    ch.on("error", end);
-    ch.on("close", end);
+    tcp.on("error", kill);
+    ch.on("error", kill);
   });
   return socket;
+}
+
+/** Removes the forwarded socket on the node (sshd leaves it when the node agent could not). */
+function removeRemote(client: ssh2.Client, socket: string): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, 2000);
+    client.exec(`rm -f ${shQuote(socket)}`, (err, stream) => {
+      if (err) {
+        clearTimeout(t);
+        resolve();
+        return;
+      }
+      stream.on("close", () => {
+        clearTimeout(t);
+        resolve();
+      });
+      stream.resume();
+    });
+  });
 }
 
 const SIGNALS: Record<string, string> = { SIGINT: "INT", SIGTERM: "TERM", SIGHUP: "HUP" };
@@ -172,8 +190,10 @@ async function rsh(argv: string[]): Promise<number> {
   const auth = defaultSshAuth();
   if (a.keyFile) auth.keyFile = a.keyFile;
   const conn = await sshConnect({ host: a.host, port: a.port, user: a.user }, auth);
-  const direct = directCoordHost(process.env[RSH_COORD_HOST]);
-  const coord: NodeCoordRoute = direct ? { host: direct, port } : { socket: await tunnelToCoordinator(conn.client, a.host, port) };
+  const headView = process.env[RSH_COORD_HOST];
+  const direct = directCoordHost(headView);
+  const tunnel = direct ? undefined : await tunnelToCoordinator(conn.client, a.host, { host: loopbackDial(headView), port });
+  const coord: NodeCoordRoute = direct ? { host: direct, port } : { socket: tunnel as string };
   const cmd = remoteCommand({
     cwd: process.cwd(),
     env: forwardedEnv(process.env),
@@ -227,7 +247,8 @@ async function rsh(argv: string[]): Promise<number> {
       for (const sig of Object.keys(SIGNALS) as NodeJS.Signals[]) process.on(sig, onSignal);
       stream.on("close", () => {
         if (status === NOT_STARTED) stopHydra();
-        finish(status);
+        if (tunnel) void removeRemote(conn.client, tunnel).then(() => finish(status));
+        else finish(status);
       });
     });
   });

@@ -63,6 +63,13 @@ export function directCoordHost(headView: string | undefined): string | undefine
   return headView;
 }
 
+/** Where the relay on the head dials a coordinator seen as `headView` (a loopback or wildcard address). */
+export function loopbackDial(headView: string | undefined): string {
+  if (!headView || headView === "0.0.0.0") return "127.0.0.1";
+  if (headView === "::") return "::1";
+  return headView;
+}
+
 /** How the node agent reaches the coordinator: a unix socket forwarded over ssh, or TCP. */
 export type NodeCoordRoute = { socket: string } | { host: string; port: number };
 
