@@ -171,6 +171,9 @@ export class Coordinator implements RoundHost {
     if (ranks.length < size) {
       const gone = this.mpiRanksEnded;
       if (gone.size > 0) return `MPI rank ${[...gone][0]} has ended; a job with ${ranks.length} of its ${size} ranks left cannot be checkpointed`;
+      // a node that died takes its agent along: its ranks are lost, not late
+      const lost = [...this.procs.values()].find((r) => r.lost && !r.info.launcher && r.info.procId < size);
+      if (lost) return `MPI rank ${lost.info.procId} (pid ${lost.info.pid || "?"} on ${lost.info.host || "?"}) lost its agent (the node or its mana node-agent died); restart from the last generation to checkpoint again`;
       return `only ${ranks.length} of ${size} MPI ranks have started; try again`;
     }
     const bad = ranks.find((r) => r.info.procId >= size);
