@@ -3,7 +3,7 @@
 // there, the generation committed before stays `latest` and restartable, and the restart of
 // it on the nodes still gives the uninterrupted run's result.
 import t from 'tap';
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Coordinator, ensureBuilt, mana, manaProc, Proc, removeDir, repo, run, sleep, tempDir, waitFor } from './lib/harness.js';
 import { clusterUnsupported, startCluster, type Cluster } from './lib/cluster.js';
@@ -30,6 +30,14 @@ function nodeAgents(c: Cluster, k: number): number[] {
     }
   });
 }
+
+// SIGKILL of the job (mana rsh included) leaves the node's forwarded socket, as a dead node
+// would: remove those this test made
+const socketsIn = (): string[] => readdirSync('/tmp').filter((f) => /^mana-coord-[0-9a-f]+\.sock$/.test(f));
+const before = new Set(socketsIn());
+t.teardown(() => {
+  for (const f of socketsIn()) if (!before.has(f)) rmSync(join('/tmp', f), { force: true });
+});
 
 t.test('a node agent killed mid-job: the checkpoint fails with one line, latest stays restartable', { skip }, async (t) => {
   cl = await startCluster(2);

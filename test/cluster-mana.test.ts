@@ -84,8 +84,10 @@ function leftovers(c: Cluster): string[] {
  * mana rsh's ssh connections (the default); "direct": a coordinator on the cluster network
  * that the node agents dial themselves (mana launch --coord-host).
  */
-/** Forwarded coordinator sockets left in /tmp (the nodes share the file system here). */
-const forwardedSockets = (): string[] => readdirSync('/tmp').filter((f) => /^mana-coord-[0-9a-f]+\.sock$/.test(f));
+/** Forwarded coordinator sockets left in /tmp by this test (the nodes share the file system here). */
+const socketsIn = (): string[] => readdirSync('/tmp').filter((f) => /^mana-coord-[0-9a-f]+\.sock$/.test(f));
+const before = new Set(socketsIn());
+const forwardedSockets = (): string[] => socketsIn().filter((f) => !before.has(f));
 
 /** leftovers() (and stray forwarded sockets) once the nodes had a few seconds to close their ssh sessions. */
 async function settled(c: Cluster): Promise<string[]> {
