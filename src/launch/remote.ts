@@ -6,6 +6,7 @@
 // remote command line.
 import * as path from "node:path";
 import { MANA_BIN, REPO_ROOT } from "../paths.js";
+import { isLoopback } from "../rpc/token.js";
 import { MANA_ENV_AGENT_SOCK, MANA_ENV_NODE_SOCK, MANA_ENV_PROC_ID } from "../agent/wire.gen.js";
 
 /** What the head's agent tells mana rsh (through the launcher's environment). */
@@ -59,7 +60,7 @@ export function remoteShellEnv(flavour: "mpich" | "openmpi", base: NodeJS.Proces
  * ssh connection instead (docs/multi-node.md).
  */
 export function directCoordHost(headView: string | undefined): string | undefined {
-  if (!headView || headView === "0.0.0.0" || headView === "::" || headView === "localhost" || /^127\./.test(headView) || headView === "::1") return undefined;
+  if (!headView || headView === "0.0.0.0" || headView === "::" || isLoopback(headView)) return undefined;
   return headView;
 }
 
